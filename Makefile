@@ -1,0 +1,60 @@
+# Switchboard: `make run` starts the suite, `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+
+PACKAGES := libs/tmf_models libs/service_kit services/ordering
+
+.PHONY: install run test test-unit test-integration test-e2e test-contract lint fmt typecheck check models openapi migrate bench bench-models clean
+
+install: $(STAMP)
+
+$(STAMP): constraints.txt requirements-dev.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing Python packages into $(VENV) (first run takes a minute)..."
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c constraints.txt -r requirements-dev.txt $(foreach p,$(PACKAGES),-e $(p))
+	@touch $(STAMP)
+
+run: install
+	$(PY) -m switchboard_kit.launcher run
+
+test: install
+	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+test-unit: install
+	$(PY) -m pytest -m "not e2e and not contract and not fault" $(PYTEST_ARGS)
+
+models: install
+	$(PY) libs/tmf_models/scripts/generate.py
+
+openapi: install
+	$(PY) -m switchboard_kit.export_openapi
+
+migrate: install
+	$(PY) -m switchboard_kit.launcher migrate
+
+lint: install
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+fmt: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+typecheck: install
+	$(VENV)/bin/mypy --strict libs/tmf_models/src/tmf_models
+
+check: lint typecheck
+
+bench-models: install
+	$(PY) bench/bench_models.py
+
+bench: install bench-models
+	$(PY) bench/bench_ordering.py
+
+clean:
+	rm -rf $(VENV) .data

@@ -1,0 +1,1 @@
+"""Switchboard service kit: what every TM Forum service of the suite shares."""
