@@ -1,0 +1,25 @@
+"""Fixtures shared by every test folder: one real PostgreSQL server for the whole run."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``DATABASE_URL`` when set (CI: PostgreSQL 15 on 127.0.0.1:5432), else an embedded server."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    from switchboard_kit import infra
+
+    server = infra.start_postgres(Path(tmp_path_factory.mktemp("embedded-pg")))
+    try:
+        yield server.url
+    finally:
+        server.stop()

@@ -1,0 +1,213 @@
+"""App factory: settings, lifespan (engine, relay, hub deliverer, workers), TMF errors, health."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from . import db, logs
+from .errors import ApiError
+from .hub import HubDeliverer, hub_router
+from .middleware import BodySizeLimitMiddleware, CorrelationIdMiddleware, TrailingSlashMiddleware
+from .relay import OutboxRelay
+from .settings import ServiceSettings
+
+log = logging.getLogger("switchboard.app")
+
+Worker = Callable[["Runtime"], Awaitable[None]]
+
+
+@dataclass
+class Runtime:
+    """What a running service holds: reached from handlers as ``request.app.state.runtime``."""
+
+    name: str
+    settings: ServiceSettings
+    tables: db.KitTables
+    base_url: str
+    engine: AsyncEngine = field(init=False)
+    sessionmaker: async_sessionmaker[AsyncSession] = field(init=False)
+    http: httpx.AsyncClient = field(init=False)
+    relay: OutboxRelay | None = None
+    deliverer: HubDeliverer | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+def _error_response(status: int, code: str, reason: str, message: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "reason": reason, "status": str(status), "@type": "Error"}
+    if message:
+        body["message"] = message
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+    return f"{loc or 'body'}: {error.get('msg', 'invalid')}"
+
+
+_HTTP_CODES = {
+    400: "badRequest",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "notFound",
+    405: "methodNotAllowed",
+    406: "notAcceptable",
+    409: "conflict",
+    413: "payloadTooLarge",
+    415: "unsupportedMediaType",
+    422: "unprocessableEntity",
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(exc.to_body(), status_code=exc.status, headers=exc.headers or None)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [_describe(e) for e in exc.errors()]
+        reason = "Invalid request"
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            reason = "Malformed JSON"
+        return _error_response(400, "invalidRequest", reason, "; ".join(problems) or None)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "error")
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"No resource at {request.url.path}"
+        return _error_response(exc.status_code, code, detail or code, None, getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return _error_response(500, "internalError", "Internal error")
+
+
+def create_service_app(
+    *,
+    name: str,
+    title: str,
+    version: str,
+    settings: ServiceSettings,
+    base_path: str,
+    metadata_tables: db.KitTables,
+    routers: Sequence[APIRouter],
+    topics: Sequence[str],
+    workers: Sequence[Worker] = (),
+    description: str = "",
+) -> FastAPI:
+    """Builds a TMF service app. ``base_path`` like ``/tmf-api/productOrderingManagement/v4``."""
+    logs.configure(name, settings.log_level)
+    base_url = settings.public_base_url.rstrip("/") + base_path
+    runtime = Runtime(name=name, settings=settings, tables=metadata_tables, base_url=base_url)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime.engine = db.create_engine(
+            settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+        )
+        runtime.sessionmaker = db.sessionmaker(runtime.engine)
+        runtime.http = httpx.AsyncClient(timeout=settings.hub_timeout)
+        app.state.sessionmaker = runtime.sessionmaker
+        if settings.kafka_bootstrap_servers and settings.relay_enabled:
+            runtime.relay = OutboxRelay(
+                runtime.engine,
+                runtime.sessionmaker,
+                metadata_tables,
+                bootstrap=settings.kafka_bootstrap_servers,
+                topics=list(topics),
+                lock_key=zlib.crc32(f"switchboard-relay-{name}".encode()),
+                idempotence=settings.kafka_enable_idempotence,
+                client_id=f"{settings.kafka_client_id}-{name}",
+                batch_size=settings.relay_batch_size,
+                poll_interval=settings.relay_poll_interval,
+            )
+            runtime.tasks.append(asyncio.create_task(runtime.relay.run(), name=f"{name}-relay"))
+        if settings.hub_enabled:
+            runtime.deliverer = HubDeliverer(
+                runtime.sessionmaker,
+                metadata_tables,
+                runtime.http,
+                poll_interval=settings.hub_poll_interval,
+                max_attempts=settings.hub_max_attempts,
+                backoff_base=settings.hub_backoff_base,
+                backoff_max=settings.hub_backoff_max,
+            )
+            runtime.tasks.append(asyncio.create_task(runtime.deliverer.run(), name=f"{name}-hub"))
+        for worker in workers:
+            runtime.tasks.append(asyncio.create_task(worker(runtime), name=f"{name}-{worker.__name__}"))
+        try:
+            yield
+        finally:
+            for task in runtime.tasks:
+                task.cancel()
+            await asyncio.gather(*runtime.tasks, return_exceptions=True)
+            runtime.tasks.clear()
+            if runtime.relay is not None:
+                await runtime.relay._close_producer()
+            await runtime.http.aclose()
+            await runtime.engine.dispose()
+
+    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    for router in routers:
+        app.include_router(router, prefix=base_path)
+    app.include_router(hub_router(metadata_tables, base_url), prefix=base_path)
+
+    @app.get("/health/live", tags=["health"])
+    async def live() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/health/ready", tags=["health"])
+    async def ready() -> JSONResponse:
+        """Readiness: the database answers and, when configured, the broker is reachable."""
+        checks: dict[str, str] = {}
+        try:
+            async with runtime.engine.connect() as conn:
+                await asyncio.wait_for(conn.execute(text("SELECT 1")), 2)
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {type(exc).__name__}"
+        if settings.kafka_bootstrap_servers:
+            checks["broker"] = await _broker_check(settings.kafka_bootstrap_servers)
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+
+    app.add_middleware(TrailingSlashMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(CorrelationIdMiddleware)
+    return app
+
+
+async def _broker_check(bootstrap: str) -> str:
+    """A metadata round trip to the broker (not just a TCP connect)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+    try:
+        await asyncio.wait_for(admin.start(), 3)
+        await asyncio.wait_for(admin.list_topics(), 3)
+        return "ok"
+    except Exception as exc:
+        return f"error: {type(exc).__name__}"
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.close()

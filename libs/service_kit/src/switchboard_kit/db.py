@@ -1,0 +1,161 @@
+"""Engine, sessions and the kit's own tables (outbox, hub, consumer tracking, idempotency keys).
+
+Every service has its own ``MetaData``; it calls :func:`kit_tables` on it so that the
+kit's tables live in the service's database and in its alembic history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_metadata() -> MetaData:
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+@dataclass(frozen=True)
+class KitTables:
+    outbox: Table
+    hub_subscription: Table
+    hub_delivery: Table
+    processed_event: Table
+    idempotency_key: Table
+
+
+def kit_tables(metadata: MetaData) -> KitTables:
+    """Define the kit's tables on a service's metadata."""
+    outbox = Table(
+        "outbox",
+        metadata,
+        # id is the TMF eventId.
+        Column("id", UUID(as_uuid=True), primary_key=True),
+        Column("seq", BigInteger, Identity(always=True), nullable=False, unique=True),
+        Column("topic", Text, nullable=False),
+        Column("key", Text, nullable=False),
+        Column("event_type", Text, nullable=False),
+        Column("payload", JSONB, nullable=False),
+        Column("headers", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("published_at", DateTime(timezone=True)),
+        Index("ix_outbox_unpublished", "seq", postgresql_where=text("published_at IS NULL")),
+    )
+    hub_subscription = Table(
+        "hub_subscription",
+        metadata,
+        Column("id", Text, primary_key=True),
+        Column("callback", Text, nullable=False),
+        Column("query", Text),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+    hub_delivery = Table(
+        "hub_delivery",
+        metadata,
+        Column("id", BigInteger, Identity(always=True), primary_key=True),
+        Column(
+            "subscription_id",
+            Text,
+            ForeignKey("hub_subscription.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        Column("event_id", UUID(as_uuid=True), nullable=False),
+        Column("event_type", Text, nullable=False),
+        Column("payload", JSONB, nullable=False),
+        Column("attempts", Integer, nullable=False, server_default=text("0")),
+        Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("delivered_at", DateTime(timezone=True)),
+        Column("failed_at", DateTime(timezone=True)),
+        Column("last_error", Text),
+        UniqueConstraint("subscription_id", "event_id", name="uq_hub_delivery_subscription_event"),
+        Index(
+            "ix_hub_delivery_due",
+            "next_attempt_at",
+            postgresql_where=text("delivered_at IS NULL AND failed_at IS NULL"),
+        ),
+    )
+    processed_event = Table(
+        "processed_event",
+        metadata,
+        Column("consumer", Text, nullable=False),
+        Column("event_id", Text, nullable=False),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        PrimaryKeyConstraint("consumer", "event_id"),
+    )
+    idempotency_key = Table(
+        "idempotency_key",
+        metadata,
+        Column("scope", Text, nullable=False),
+        Column("key", Text, nullable=False),
+        Column("request_hash", Text, nullable=False),
+        Column("status_code", Integer, nullable=False),
+        Column("body", JSONB),
+        Column("headers", JSONB, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        PrimaryKeyConstraint("scope", "key"),
+    )
+    return KitTables(outbox, hub_subscription, hub_delivery, processed_event, idempotency_key)
+
+
+def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        json_serializer=_json_dumps,
+    )
+
+
+def _json_dumps(obj: Any) -> str:
+    import orjson
+
+    return orjson.dumps(obj).decode()
+
+
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's session. The only place that commits: after the handler, or rolls back on error."""
+    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with maker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]

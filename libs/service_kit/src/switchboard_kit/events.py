@@ -1,0 +1,75 @@
+"""TMF event envelopes and the transactional outbox write."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Table, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .context import correlation_id
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_datetime(value: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z`` suffix, millisecond precision."""
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def listener_name(event_type: str) -> str:
+    """``ProductOrderCreateEvent`` -> ``productOrderCreateEvent`` (the hub listener path segment)."""
+    return event_type[:1].lower() + event_type[1:]
+
+
+def envelope(
+    event_type: str,
+    resource_name: str,
+    resource: dict[str, Any],
+    *,
+    domain: str,
+    title: str | None = None,
+    description: str | None = None,
+    priority: str = "4",
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """Builds the TMF event envelope: eventId, eventTime, eventType, correlationId, ..., event{resource}."""
+    when = format_datetime(at or utc_now())
+    event_id = str(uuid.uuid4())
+    body: dict[str, Any] = {
+        "eventId": event_id,
+        "eventTime": when,
+        "eventType": event_type,
+        "domain": domain,
+        "title": title or event_type,
+        "description": description or f"{event_type} for {resource_name} {resource.get('id')}",
+        "priority": priority,
+        "timeOcurred": when,
+        "event": {resource_name: resource},
+    }
+    cid = correlation_id.get()
+    if cid:
+        body["correlationId"] = cid
+    return body
+
+
+async def record(session: AsyncSession, outbox: Table, *, topic: str, key: str, event: dict[str, Any]) -> None:
+    """Adds the event to the outbox in the caller's transaction (it is published only if that commits)."""
+    headers = {"eventType": event["eventType"]}
+    if event.get("correlationId"):
+        headers["correlationId"] = event["correlationId"]
+    await session.execute(
+        insert(outbox).values(
+            id=uuid.UUID(event["eventId"]),
+            topic=topic,
+            key=key,
+            event_type=event["eventType"],
+            payload=event,
+            headers=headers,
+        )
+    )

@@ -1,0 +1,75 @@
+"""``Idempotency-Key`` for POST: a retried request gets the first response and creates nothing new.
+
+The key row is written in the same transaction as the resource. A transaction-level
+advisory lock on the key serialises concurrent retries, so the second one waits for the
+first to commit and then replays its response.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+from fastapi import Request, Response
+from sqlalchemy import Table, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .errors import UnprocessableEntity
+
+HEADER = "Idempotency-Key"
+
+
+def request_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+async def replay(session: AsyncSession, table: Table, request: Request, body: bytes) -> Response | None:
+    key = request.headers.get(HEADER)
+    if not key:
+        return None
+    scope = f"{request.method} {request.url.path}"
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"{scope}|{key}", 0))))
+    row = (
+        await session.execute(select(table).where(table.c.scope == scope, table.c.key == key))
+    ).first()
+    if row is None:
+        return None
+    if row.request_hash != request_hash(body):
+        raise UnprocessableEntity(
+            "Idempotency key reused",
+            f"Idempotency-Key {key!r} was already used with a different request body",
+        )
+    headers = dict(row.headers)
+    headers["Idempotent-Replayed"] = "true"
+    return Response(
+        orjson.dumps(row.body) if row.body is not None else b"",
+        status_code=row.status_code,
+        headers=headers,
+        media_type="application/json",
+    )
+
+
+async def remember(
+    session: AsyncSession,
+    table: Table,
+    request: Request,
+    body: bytes,
+    *,
+    status_code: int,
+    response_body: Any,
+    headers: dict[str, str],
+) -> None:
+    key = request.headers.get(HEADER)
+    if not key:
+        return
+    await session.execute(
+        insert(table).values(
+            scope=f"{request.method} {request.url.path}",
+            key=key,
+            request_hash=request_hash(body),
+            status_code=status_code,
+            body=response_body,
+            headers=headers,
+        )
+    )

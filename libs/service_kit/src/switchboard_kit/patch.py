@@ -1,0 +1,132 @@
+"""PATCH bodies: JSON Merge Patch (RFC 7396) and JSON Patch (RFC 6902).
+
+:func:`apply_patch` picks the format from the ``Content-Type`` header (parameters such as
+``charset`` are ignored):
+
+* ``application/merge-patch+json``, ``application/json`` or no content type: merge patch. The
+  body must be a JSON object, since it patches a resource.
+* ``application/json-patch+json``: JSON Patch, applied with the ``jsonpatch`` library.
+* anything else (including TMF630's ``application/json-patch-query+json``): ``415``.
+
+Errors: malformed JSON, a body of the wrong shape, an invalid operation or a path that does not
+exist in the document give ``400 Bad Request``. A failed ``test`` operation gives ``409 Conflict``:
+the request is well-formed but does not fit the current state of the resource (RFC 5789 section
+2.2, "Conflicting state"). Validating the patched document against the resource model (``422``)
+and protecting read-only attributes is the caller's job.
+
+The input document is never mutated; the result shares no structure with the input or the patch.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import jsonpatch
+import jsonpointer
+
+from switchboard_kit.errors import BadRequest, Conflict, UnsupportedMediaType
+
+__all__ = [
+    "JSON_PATCH",
+    "MERGE_PATCH",
+    "PATCH_MEDIA_TYPES",
+    "apply_json_patch",
+    "apply_patch",
+    "merge_patch",
+]
+
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+_PLAIN_JSON = "application/json"
+PATCH_MEDIA_TYPES = (MERGE_PATCH, JSON_PATCH, _PLAIN_JSON)
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 ``MergePatch(Target, Patch)`` as a pure function of two JSON values.
+
+    Neither argument is mutated and the result shares no mutable structure with them.
+    """
+    return _merge_into(copy.deepcopy(target), patch)
+
+
+def _merge_into(target: Any, patch: Any) -> Any:
+    """RFC 7396 on a ``target`` owned by the caller (may be updated in place)."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    if not isinstance(target, dict):
+        target = {}
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        else:
+            target[key] = _merge_into(target.get(key), value)
+    return target
+
+
+def apply_json_patch(doc: dict[str, Any], operations: Any) -> dict[str, Any]:
+    """Apply RFC 6902 ``operations`` (already decoded JSON) to a copy of ``doc``."""
+    if not isinstance(operations, list):
+        raise BadRequest("Invalid JSON Patch", "A JSON Patch document must be an array of operations.")
+    for index, operation in enumerate(operations):
+        if not isinstance(operation, dict):
+            raise BadRequest("Invalid JSON Patch", f"Operation {index} is not an object.")
+        if not isinstance(operation.get("path"), str):
+            raise BadRequest("Invalid JSON Patch", f"Operation {index} has no string 'path'.")
+        if "from" in operation and not isinstance(operation["from"], str):
+            raise BadRequest("Invalid JSON Patch", f"Operation {index} has a non-string 'from'.")
+    try:
+        patch = jsonpatch.JsonPatch(operations)
+        result = patch.apply(doc, in_place=False)
+    except jsonpatch.JsonPatchTestFailed as exc:
+        raise Conflict("JSON Patch test failed", str(exc)) from None
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
+        raise BadRequest("JSON Patch cannot be applied", str(exc)) from None
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise BadRequest("JSON Patch cannot be applied", str(exc) or type(exc).__name__) from None
+    if not isinstance(result, dict):
+        raise BadRequest("JSON Patch cannot be applied", "The patched document is not an object.")
+    if result is doc:  # pragma: no cover - in_place=False always copies
+        result = copy.deepcopy(result)
+    return result
+
+
+def _media_type(content_type: str | None) -> str:
+    if content_type is None:
+        return ""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _decode(body: bytes) -> Any:
+    if not body.strip():
+        raise BadRequest("Empty PATCH body")
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("Malformed JSON in PATCH body", str(exc)) from None
+    except RecursionError:
+        raise BadRequest("Malformed JSON in PATCH body", "Nesting is too deep.") from None
+
+
+def apply_patch(doc: dict[str, Any], body: bytes, content_type: str | None) -> dict[str, Any]:
+    """Apply a PATCH ``body`` to a copy of ``doc`` according to ``content_type``."""
+    media_type = _media_type(content_type)
+    if media_type in ("", _PLAIN_JSON, MERGE_PATCH):
+        patch = _decode(body)
+        if not isinstance(patch, dict):
+            raise BadRequest("Invalid merge patch", "A merge patch for a resource must be a JSON object.")
+        result = merge_patch(doc, patch)
+        assert isinstance(result, dict)
+        return result
+    if media_type == JSON_PATCH:
+        return apply_json_patch(doc, _decode(body))
+    raise UnsupportedMediaType(
+        f"Unsupported PATCH media type '{media_type[:100]}'",
+        f"Use {MERGE_PATCH} or {JSON_PATCH}.",
+        headers={"Accept-Patch": f"{MERGE_PATCH}, {JSON_PATCH}"},
+    )

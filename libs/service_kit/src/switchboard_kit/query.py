@@ -1,0 +1,727 @@
+"""TMF630 list querying, compiled to SQLAlchemy Core expressions.
+
+A resource table stores the TMF resource as a JSONB document (the ``doc`` column) next to a few
+indexed "hot" columns. :class:`QueryCompiler` turns the query parameters of a ``GET /resource``
+request into ``WHERE`` and ``ORDER BY`` expressions plus paging and attribute selection::
+
+    compiler = QueryCompiler(
+        ProductOrder,
+        orders.c.doc,
+        hot={
+            "id": HotColumn(orders.c.id),
+            "state": HotColumn(orders.c.state),
+            "orderDate": HotColumn(orders.c.order_date),
+            "relatedParty.id": HotColumn(orders.c.party_ids, many=True),
+        },
+        default_order=(orders.c.order_date.desc(), orders.c.id),
+    )
+    q = compiler.parse(request.query_params.multi_items())
+    rows = await conn.execute(q.apply(select(orders.c.doc)))
+    body = [select_fields(row.doc, q.fields) for row in rows]
+
+Query syntax
+------------
+* Reserved parameters: ``fields``, ``offset``, ``limit`` and ``sort``. Every other parameter is a
+  filter.
+* ``attr=value`` (equality) and ``attr.op=value`` with ``op`` one of ``eq``, ``ne``, ``gt``,
+  ``gte``, ``lt``, ``lte``. Also accepted: ``attr[op]=value``, ``attr>=value`` (gte),
+  ``attr<=value`` (lte) and ``attr!=value`` (ne).
+* Dotted paths walk into sub-objects and arrays: ``relatedParty.id=C1``.
+* A comma inside one value means OR: ``state=acknowledged,inProgress``. For ``ne`` it means
+  "equal to none of them". Separate parameters, including repeats of one attribute, are ANDed.
+
+Attribute paths are resolved against the pydantic model (by alias or by field name); an unknown
+attribute, a path ending on an object and an unconvertible value are answered with ``400``.
+
+SQL
+---
+No user value is ever interpolated into SQL; values travel as bound parameters. Attribute paths
+come from the model, and the strings built from them (JSON containment documents, SQL/JSON paths,
+``#>>`` path arrays) are bound parameters as well.
+
+* Equality on the document is JSONB containment, ``doc @> '{"relatedParty":[{"id":"C1"}]}'``,
+  which a GIN index (``jsonb_path_ops`` or the default ``jsonb_ops``) can serve. Comma-OR is an OR
+  of containments, ``ne`` is ``NOT`` of it (so documents without the attribute match ``ne``).
+* ``gt``/``gte``/``lt``/``lte`` on the document use
+  ``jsonb_path_exists(doc, '$."a"[*]."b" ? (@ > $v0)', '{"v0": ...}')``; the value is a jsonpath
+  variable. A document matches when *any* element at the path satisfies the comparison. Not
+  indexable: register a hot column for attributes that are range-filtered often.
+* Date-time attributes on the document are compared as instants, not as strings, because the
+  stored text may use any offset (``Z``, ``+02:00``) and precision. PostgreSQL's jsonpath
+  ``.datetime()`` rejects the common ``Z`` suffix, so the strings at the path are selected by a
+  jsonpath filter that only lets RFC 3339-shaped strings through and are then cast to
+  ``timestamptz`` in SQL: ``EXISTS (SELECT 1 FROM jsonb_array_elements_text(
+  jsonb_path_query_array(doc, <path> ? (@ like_regex <rfc3339>))) AS t WHERE t::timestamptz > $1)``.
+  This holds for ``eq``/``ne`` too (``2024-01-01T10:00:00Z`` equals ``2024-01-01T12:00:00+02:00``).
+  A string without offset is read in the session time zone (run sessions in UTC).
+* Hot columns (keyed by the dotted path in alias form, e.g. ``relatedParty.id``) replace the
+  document expression for filtering and sorting. ``many=True`` marks an ``ARRAY`` column:
+  equality is ``col @> ARRAY[v]``, comma-OR ``col && ARRAY[...]`` (both GIN-indexable), ``ne`` is
+  ``NOT (col && ARRAY[...])`` and comparisons are ``v < ANY(col)`` and so on.
+* Sorting on the document: numbers and booleans sort on the JSONB value (``doc #> path``, numeric
+  order), date-times on the instant (cast guarded by the same RFC 3339 pattern), everything else
+  on the text (``doc #>> path``). A path through an array sorts on the first element. Missing
+  values sort last in both directions. ``default_order`` is appended as a tie-breaker, so paging
+  stays stable.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import operator
+import re
+import types
+import typing
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal, TypeVar, Union
+
+import pydantic
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    DateTime,
+    Select,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    literal_column,
+    not_,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, JSONPATH
+
+from switchboard_kit.errors import BadRequest
+
+__all__ = [
+    "OPERATORS",
+    "RESERVED_PARAMS",
+    "AttributePath",
+    "HotColumn",
+    "ListQuery",
+    "QueryCompiler",
+    "select_fields",
+]
+
+RESERVED_PARAMS = frozenset({"fields", "offset", "limit", "sort"})
+OPERATORS = frozenset({"eq", "ne", "gt", "gte", "lt", "lte"})
+_JSONPATH_OPS = {"eq": "==", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_SQL_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
+# ``v < ANY(col)`` means "some element of col is greater than v": the operator is mirrored.
+_MIRRORED = {"eq": "eq", "ne": "ne", "gt": "lt", "gte": "lte", "lt": "gt", "lte": "gte"}
+
+_BRACKET_OP = re.compile(r"^(?P<attr>.+)\[(?P<op>[A-Za-z]+)\]$")
+_SUFFIX_OPS = {">": "gte", "<": "lte", "!": "ne"}
+_DIGITS = re.compile(r"^[0-9]{1,18}$")
+_INTEGER = re.compile(r"^[+-]?[0-9]{1,1000}$")
+_NUMBER = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?$")
+_MAX_BIGINT = 2**63 - 1
+
+# RFC 3339 date-time (or a bare date), tight enough that PostgreSQL's ``timestamptz`` input
+# accepts every match of a valid calendar date. Only used as a constant (bound) parameter.
+_RFC3339_RE = (
+    "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    "([Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,9})?)?"
+    "([Zz]|[+-](0[0-9]|1[0-5])(:?[0-5][0-9])?)?)?$"
+)
+
+Kind = Literal["str", "int", "decimal", "bool", "datetime", "date", "any"]
+
+
+@dataclass(frozen=True)
+class HotColumn:
+    """A real column that mirrors an attribute of the document.
+
+    ``many=True`` marks an ``ARRAY`` column (e.g. the ids of all related parties).
+    ``python_type`` converts the query value before binding (``str``, ``int``, ``Decimal``,
+    ``float``, ``bool``, ``datetime``, ``date``); ``None`` takes it from the model (``str`` for
+    a hot attribute that the model does not declare).
+    """
+
+    column: ColumnElement[Any]
+    many: bool = False
+    python_type: type | None = None
+
+
+_SelectT = TypeVar("_SelectT", bound=Select[Any])
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """The parsed list query; ``fields`` is ``None`` when all attributes are wanted."""
+
+    where: list[ColumnElement[bool]]
+    order_by: list[ColumnElement[Any]]
+    offset: int
+    limit: int
+    fields: frozenset[str] | None = None
+
+    def apply(self, stmt: _SelectT, *, paginate: bool = True) -> _SelectT:
+        """Add the filters, the order and (unless ``paginate=False``) offset/limit to ``stmt``."""
+        stmt = stmt.where(*self.where).order_by(*self.order_by)
+        if paginate:
+            stmt = stmt.offset(self.offset).limit(self.limit)
+        return stmt
+
+
+@dataclass(frozen=True)
+class AttributePath:
+    """An attribute path resolved against the model.
+
+    ``segments`` are ``(json_key, array_depth)`` pairs: ``array_depth`` is how many list levels the
+    value under ``json_key`` has (``relatedParty`` -> 1).
+    """
+
+    segments: tuple[tuple[str, int], ...]
+    kind: Kind
+
+    @property
+    def dotted(self) -> str:
+        return ".".join(key for key, _ in self.segments)
+
+    @property
+    def through_array(self) -> bool:
+        return any(depth for _, depth in self.segments)
+
+    def containment(self, value_json: str) -> str:
+        """JSON text of the containment document that holds ``value_json`` at this path."""
+        out = value_json
+        for key, depth in reversed(self.segments):
+            out = "[" * depth + out + "]" * depth
+            out = "{" + json.dumps(key) + ":" + out + "}"
+        return out
+
+    def jsonpath(self) -> str:
+        """SQL/JSON path selecting every value at this path (array levels unwrapped)."""
+        return "$" + "".join("." + json.dumps(key) + "[*]" * depth for key, depth in self.segments)
+
+    def text_path(self) -> list[str]:
+        """Path array for ``#>``/``#>>``; array levels take their first element."""
+        out: list[str] = []
+        for key, depth in self.segments:
+            out.append(key)
+            out.extend(["0"] * depth)
+        return out
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+# --------------------------------------------------------------------------------------------
+# Model introspection
+# --------------------------------------------------------------------------------------------
+
+_Unwrapped = tuple[int, list[Any]]
+
+
+def _unwrap(tp: Any, depth: int = 0) -> _Unwrapped:
+    """Strip Optional/Union/Annotated/list wrappers: (array depth, candidate inner types)."""
+    if depth > 8:  # pathological nesting
+        return 0, [Any]
+    type_alias = getattr(typing, "TypeAliasType", None)
+    if type_alias is not None and isinstance(tp, type_alias):
+        return _unwrap(tp.__value__, depth + 1)
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(tp)[0], depth + 1)
+    if origin is Union or origin is types.UnionType:
+        arrays = 0
+        candidates: list[Any] = []
+        for arg in typing.get_args(tp):
+            if arg is type(None):
+                continue
+            arg_arrays, arg_candidates = _unwrap(arg, depth + 1)
+            # list[X] | X: the stored value may be either; the array shape wins.
+            arrays = max(arrays, arg_arrays)
+            candidates.extend(arg_candidates)
+        return arrays, candidates
+    if origin in (list, set, frozenset, Sequence, Iterable, typing.List, typing.Set):  # noqa: UP006
+        args = typing.get_args(tp)
+        inner_arrays, inner = _unwrap(args[0] if args else Any, depth + 1)
+        return inner_arrays + 1, inner
+    if origin is tuple:
+        args = typing.get_args(tp)
+        inner_arrays, inner = _unwrap(args[0] if args else Any, depth + 1)
+        return inner_arrays + 1, inner
+    return 0, [tp]
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, pydantic.BaseModel)
+
+
+def _scalar_kind(tp: Any) -> Kind | None:
+    """Kind of a scalar type, ``None`` when ``tp`` is not a scalar (a model, a mapping...)."""
+    if tp is Any or tp is object:
+        return "any"
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        values = typing.get_args(tp)
+        if values and all(isinstance(v, bool) for v in values):
+            return "bool"
+        if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            return "int"
+        return "str"
+    if origin is not None:
+        return None  # dict[...] and other generics
+    if not isinstance(tp, type):
+        return "str"
+    if issubclass(tp, pydantic.BaseModel):
+        return None
+    if issubclass(tp, enum.Enum):
+        members = [m.value for m in tp]
+        if members and all(isinstance(v, int) and not isinstance(v, bool) for v in members):
+            return "int"
+        return "str"
+    if issubclass(tp, bool):
+        return "bool"
+    if issubclass(tp, int):
+        return "int"
+    if issubclass(tp, float | Decimal):
+        return "decimal"
+    if issubclass(tp, datetime):
+        return "datetime"
+    if issubclass(tp, date):
+        return "date"
+    if issubclass(tp, str | uuid.UUID):
+        return "str"
+    if issubclass(tp, dict | list | tuple | set | frozenset | bytes):
+        return None
+    return "str"  # URLs, constrained strings, custom scalars: compared as their JSON text
+
+
+def _field_keys(name: str, info: pydantic.fields.FieldInfo) -> tuple[str, set[str]]:
+    """(key used in the stored JSON, names accepted in a query) of a model field."""
+    json_key = info.serialization_alias or info.alias or name
+    accepted = {name, json_key}
+    if info.alias:
+        accepted.add(info.alias)
+    if isinstance(info.validation_alias, str):
+        accepted.add(info.validation_alias)
+    return json_key, accepted
+
+
+def _lookup(model: type[pydantic.BaseModel], segment: str) -> tuple[str, Any] | None:
+    for name, info in model.model_fields.items():
+        json_key, accepted = _field_keys(name, info)
+        if segment in accepted:
+            return json_key, info.annotation
+    return None
+
+
+def resolve_path(model: type[pydantic.BaseModel], dotted: str) -> AttributePath | None:
+    """Resolve ``a.b.c`` against ``model``; ``None`` if unknown, ``BadRequest`` if not a scalar."""
+    parts = dotted.split(".")
+    if any(not p for p in parts):
+        return None
+    candidates: list[Any] = [model]
+    segments: list[tuple[str, int]] = []
+    for part in parts:
+        found: tuple[str, Any] | None = None
+        for candidate in candidates:
+            if _is_model(candidate):
+                found = _lookup(candidate, part)
+                if found is not None:
+                    break
+        if found is None:
+            return None
+        json_key, annotation = found
+        arrays, candidates = _unwrap(annotation)
+        segments.append((json_key, arrays))
+    kinds = [k for k in (_scalar_kind(c) for c in candidates) if k is not None]
+    if not kinds:
+        raise BadRequest(
+            f"Attribute '{_short(dotted)}' is not a simple value",
+            "Filter and sort on a scalar sub-attribute, e.g. 'relatedParty.id'.",
+        )
+    kind: Kind = kinds[0] if all(k == kinds[0] for k in kinds) else "any"
+    return AttributePath(tuple(segments), kind)
+
+
+# --------------------------------------------------------------------------------------------
+# Values
+# --------------------------------------------------------------------------------------------
+
+
+def _kind_of_python_type(tp: type) -> Kind:
+    return _scalar_kind(tp) or "str"
+
+
+def _parse_datetime(raw: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise BadRequest(f"Invalid date-time value '{_short(raw)}'", "Use RFC 3339.") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def _parse_decimal(raw: str) -> Decimal:
+    if len(raw) > 100 or not _NUMBER.match(raw):
+        raise BadRequest(f"Invalid number value '{_short(raw)}'")
+    try:
+        return Decimal(raw)
+    except InvalidOperation:  # pragma: no cover - the pattern excludes it
+        raise BadRequest(f"Invalid number value '{_short(raw)}'") from None
+
+
+def _parse_int(raw: str) -> int:
+    if not _INTEGER.match(raw):
+        raise BadRequest(f"Invalid integer value '{_short(raw)}'")
+    return int(raw)
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered == "true":
+        return True
+    if lowered == "false":
+        return False
+    raise BadRequest(f"Invalid boolean value '{_short(raw)}'", "Use 'true' or 'false'.")
+
+
+def convert_value(kind: Kind, raw: str) -> Any:
+    """Convert one query value to the Python value for ``kind``; ``BadRequest`` if invalid."""
+    if kind in ("str", "any"):
+        return raw
+    if kind == "int":
+        return _parse_int(raw)
+    if kind == "decimal":
+        return _parse_decimal(raw)
+    if kind == "bool":
+        return _parse_bool(raw)
+    if kind == "datetime":
+        return _parse_datetime(raw)
+    if kind == "date":
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            raise BadRequest(f"Invalid date value '{_short(raw)}'", "Use YYYY-MM-DD.") from None
+    raise AssertionError(kind)  # pragma: no cover
+
+
+def _json_scalar(value: Any) -> str:
+    """JSON text of a converted value (Decimal keeps its exact digits)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal):
+        return str(value)  # finite by construction; "1.5E+3" is valid JSON
+    if isinstance(value, datetime | date):
+        return json.dumps(value.isoformat())
+    return json.dumps(value)
+
+
+def _json_alternatives(kind: Kind, raw: str) -> list[str]:
+    """JSON texts to test for equality. ``any`` attributes try string, number and boolean."""
+    if kind != "any":
+        return [_json_scalar(convert_value(kind, raw))]
+    out = [json.dumps(raw)]
+    if _NUMBER.match(raw) and len(raw) <= 100:
+        out.append(str(Decimal(raw)))
+    if raw in ("true", "false"):
+        out.append(raw)
+    return out
+
+
+def _hot_value(kind: Kind, python_type: type | None, raw: str) -> Any:
+    value = convert_value(kind, raw)
+    if kind == "int" and abs(value) > _MAX_BIGINT:
+        raise BadRequest(f"Integer value '{_short(raw)}' is out of range")
+    if kind == "decimal" and python_type is float:
+        return float(value)
+    if kind == "any":
+        return raw
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Compiler
+# --------------------------------------------------------------------------------------------
+
+
+def _text_param(value: str) -> ColumnElement[Any]:
+    return bindparam(None, value, type_=Text, unique=True)
+
+
+def _jsonb_param(json_text: str) -> ColumnElement[Any]:
+    return cast(_text_param(json_text), JSONB)
+
+
+def _jsonpath_param(path: str) -> ColumnElement[Any]:
+    return cast(_text_param(path), JSONPATH)
+
+
+@dataclass(frozen=True)
+class _Filter:
+    name: str  # attribute as written (without operator), for messages
+    op: str
+    raw: str
+
+
+class QueryCompiler:
+    """Parses TMF630 list query parameters into SQLAlchemy expressions for one resource table."""
+
+    def __init__(
+        self,
+        model: type[pydantic.BaseModel],
+        doc: ColumnElement[Any],
+        *,
+        hot: Mapping[str, HotColumn] | None = None,
+        default_limit: int = 100,
+        max_limit: int = 1000,
+        default_order: Sequence[ColumnElement[Any]] = (),
+    ) -> None:
+        if not 1 <= default_limit <= max_limit:
+            raise ValueError("default_limit must be within 1..max_limit")
+        self.model = model
+        self.doc = doc
+        self.hot: dict[str, HotColumn] = dict(hot or {})
+        self.default_limit = default_limit
+        self.max_limit = max_limit
+        self.default_order = list(default_order)
+        self._paths: dict[str, AttributePath | None] = {}
+
+    # -- public ---------------------------------------------------------------------------------
+
+    def parse(self, params: Sequence[tuple[str, str]] | Iterable[tuple[str, str]]) -> ListQuery:
+        """Parse ``request.query_params.multi_items()``; raises :class:`BadRequest`."""
+        where: list[ColumnElement[bool]] = []
+        sort_specs: list[str] = []
+        fields: set[str] | None = None
+        offset: int | None = None
+        limit: int | None = None
+        for name, value in params:
+            if name == "fields":
+                fields = (fields or set()) | self._parse_fields(value)
+            elif name == "offset":
+                if offset is not None:
+                    raise BadRequest("Parameter 'offset' is repeated")
+                offset = self._parse_offset(value)
+            elif name == "limit":
+                if limit is not None:
+                    raise BadRequest("Parameter 'limit' is repeated")
+                limit = self._parse_limit(value)
+            elif name == "sort":
+                sort_specs.extend(self._split_sort(value))
+            else:
+                where.append(self.compile_filter(self._split_filter(name, value)))
+        order_by = [self.sort_expression(spec) for spec in sort_specs]
+        order_by.extend(self.default_order)
+        return ListQuery(
+            where=where,
+            order_by=order_by,
+            offset=offset if offset is not None else 0,
+            limit=limit if limit is not None else self.default_limit,
+            fields=frozenset(fields) if fields is not None else None,
+        )
+
+    def resolve(self, dotted: str) -> AttributePath | None:
+        """The model path for ``dotted`` (cached); ``None`` if the model does not declare it."""
+        if dotted not in self._paths:
+            self._paths[dotted] = resolve_path(self.model, dotted)
+        return self._paths[dotted]
+
+    # -- reserved parameters ---------------------------------------------------------------------
+
+    @staticmethod
+    def _parse_fields(value: str) -> set[str]:
+        names = {part.strip().split(".", 1)[0] for part in value.split(",")}
+        names.discard("")
+        if not names:
+            raise BadRequest("Parameter 'fields' is empty")
+        return names
+
+    @staticmethod
+    def _parse_offset(value: str) -> int:
+        if not _DIGITS.match(value):
+            raise BadRequest(f"Invalid offset '{_short(value)}'", "offset must be an integer >= 0.")
+        return int(value)
+
+    def _parse_limit(self, value: str) -> int:
+        number = int(value) if _DIGITS.match(value) else 0
+        if not 1 <= number <= self.max_limit:
+            raise BadRequest(
+                f"Invalid limit '{_short(value)}'",
+                f"limit must be an integer between 1 and {self.max_limit}.",
+            )
+        return number
+
+    @staticmethod
+    def _split_sort(value: str) -> list[str]:
+        specs = [part.strip() for part in value.split(",")]
+        if not all(specs):
+            raise BadRequest(f"Invalid sort '{_short(value)}'")
+        return specs
+
+    # -- filters ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _split_filter(name: str, value: str) -> _Filter:
+        op = "eq"
+        attr = name
+        if attr and attr[-1] in _SUFFIX_OPS:  # attr>=v, attr<=v, attr!=v
+            op = _SUFFIX_OPS[attr[-1]]
+            attr = attr[:-1]
+        elif match := _BRACKET_OP.match(attr):  # attr[gt]=v
+            attr, op = match["attr"], match["op"]
+            if op not in OPERATORS:
+                raise BadRequest(f"Unknown filter operator '{_short(op)}' in '{_short(name)}'")
+        elif "." in attr:  # attr.gt=v
+            head, last = attr.rsplit(".", 1)
+            if last in OPERATORS:
+                attr, op = head, last
+        if not attr:
+            raise BadRequest(f"Invalid filter parameter '{_short(name)}'")
+        if value == "":
+            raise BadRequest(f"Empty value for filter '{_short(attr)}'")
+        return _Filter(attr, op, value)
+
+    def compile_filter(self, flt: _Filter) -> ColumnElement[bool]:
+        raws = flt.raw.split(",")
+        if any(raw == "" for raw in raws):
+            raise BadRequest(f"Empty value in filter '{_short(flt.name)}'")
+        path = self.resolve(flt.name)
+        hot = self.hot.get(path.dotted if path is not None else flt.name)
+        if path is None and hot is None:
+            raise BadRequest(f"Unknown filter attribute '{_short(flt.name)}'")
+        if hot is not None:
+            if hot.python_type is not None:
+                kind = _kind_of_python_type(hot.python_type)
+            else:
+                kind = path.kind if path is not None else "str"
+            return self._hot_filter(hot, kind, flt.op, raws)
+        assert path is not None
+        if path.kind == "bool" and flt.op not in ("eq", "ne"):
+            raise BadRequest(f"Operator '{flt.op}' does not apply to boolean '{_short(flt.name)}'")
+        if path.kind == "datetime":
+            return self._datetime_filter(path, flt.op, raws)
+        if flt.op in ("eq", "ne"):
+            matches = [
+                self.doc.op("@>", is_comparison=True)(_jsonb_param(path.containment(alt)))
+                for raw in raws
+                for alt in _json_alternatives(path.kind, raw)
+            ]
+            any_match = matches[0] if len(matches) == 1 else or_(*matches)
+            return any_match if flt.op == "eq" else not_(any_match)
+        return self._jsonpath_filter(path, flt.op, raws)
+
+    def _hot_filter(self, hot: HotColumn, kind: Kind, op: str, raws: list[str]) -> ColumnElement[bool]:
+        col = hot.column
+        values = [_hot_value(kind, hot.python_type, raw) for raw in raws]
+        if hot.many:
+            array = bindparam(None, values, type_=col.type, unique=True)
+            if op == "eq":
+                if len(values) == 1:
+                    return col.op("@>", is_comparison=True)(array)
+                return col.op("&&", is_comparison=True)(array)
+            if op == "ne":
+                return or_(col.is_(None), not_(col.op("&&", is_comparison=True)(array)))
+            item_type = getattr(col.type, "item_type", None)
+            mirrored = _SQL_OPS[_MIRRORED[op]]
+            return or_(
+                *(mirrored(bindparam(None, v, type_=item_type, unique=True), any_(col)) for v in values)
+            )
+        params = [bindparam(None, v, type_=col.type, unique=True) for v in values]
+        if op == "eq":
+            return col == params[0] if len(params) == 1 else col.in_(params)
+        if op == "ne":
+            return and_(*(col.is_distinct_from(p) for p in params))
+        compare = _SQL_OPS[op]
+        return or_(*(compare(col, p) for p in params))
+
+    def _jsonpath_filter(self, path: AttributePath, op: str, raws: list[str]) -> ColumnElement[bool]:
+        variables: list[str] = []
+        conditions: list[str] = []
+        for raw in raws:
+            if path.kind == "any":
+                value_json = str(Decimal(raw)) if _NUMBER.match(raw) and len(raw) <= 100 else json.dumps(raw)
+            else:
+                value_json = _json_scalar(convert_value(path.kind, raw))
+            name = f"v{len(variables)}"
+            variables.append(f'"{name}":{value_json}')
+            conditions.append(f"@ {_JSONPATH_OPS[op]} ${name}")
+        jsonpath = f"{path.jsonpath()} ? ({' || '.join(conditions)})"
+        return func.jsonb_path_exists(
+            self.doc,
+            _jsonpath_param(jsonpath),
+            _jsonb_param("{" + ",".join(variables) + "}"),
+            type_=Boolean,
+        )
+
+    def _datetime_filter(self, path: AttributePath, op: str, raws: list[str]) -> ColumnElement[bool]:
+        values = [_parse_datetime(raw) for raw in raws]
+        jsonpath = f'{path.jsonpath()} ? (@.type() == "string" && @ like_regex {json.dumps(_RFC3339_RE)})'
+        element = func.jsonb_array_elements_text(
+            func.jsonb_path_query_array(self.doc, _jsonpath_param(jsonpath)), type_=Text
+        ).column_valued("sb_value")
+        instant = cast(element, DateTime(timezone=True))
+        compare = _SQL_OPS["eq" if op == "ne" else op]
+        params = [bindparam(None, v, type_=DateTime(timezone=True), unique=True) for v in values]
+        found = exists(select(literal_column("1")).where(or_(*(compare(instant, p) for p in params))))
+        return not_(found) if op == "ne" else found
+
+    # -- sorting ---------------------------------------------------------------------------------
+
+    def sort_expression(self, spec: str) -> ColumnElement[Any]:
+        descending = spec.startswith("-")
+        name = spec[1:] if spec[:1] in ("-", "+") else spec
+        if not name:
+            raise BadRequest(f"Invalid sort '{_short(spec)}'")
+        path = self.resolve(name)
+        hot = self.hot.get(path.dotted if path is not None else name)
+        expr: ColumnElement[Any]
+        if hot is not None and not hot.many:
+            expr = hot.column
+        elif path is None:
+            raise BadRequest(f"Unknown sort attribute '{_short(name)}'")
+        else:
+            text_path = bindparam(None, path.text_path(), type_=ARRAY(Text), unique=True)
+            as_text = self.doc.op("#>>", return_type=Text)(text_path)
+            if path.kind in ("int", "decimal", "bool", "any"):
+                expr = self.doc.op("#>", return_type=JSONB)(text_path)
+            elif path.kind == "datetime":
+                pattern = bindparam(None, _RFC3339_RE, type_=Text, unique=True)
+                expr = case(
+                    (as_text.op("~", is_comparison=True)(pattern), cast(as_text, DateTime(timezone=True)))
+                )
+            else:
+                expr = as_text
+        return expr.desc().nulls_last() if descending else expr.asc().nulls_last()
+
+
+def select_fields(
+    doc: dict[str, Any],
+    fields: frozenset[str] | None,
+    *,
+    always: tuple[str, ...] = ("id", "href"),
+) -> dict[str, Any]:
+    """Keep the top-level attributes named in ``fields`` (plus ``always``); all if ``None``.
+
+    Dotted names keep their top-level attribute. Key order follows ``doc``. TMF621 wants exactly
+    the selected attributes: pass ``always=()``.
+    """
+    if fields is None:
+        return doc
+    wanted = {name.split(".", 1)[0] for name in fields} | set(always)
+    return {key: value for key, value in doc.items() if key in wanted}

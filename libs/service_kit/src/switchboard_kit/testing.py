@@ -1,0 +1,74 @@
+"""Test helpers shared by every service: throwaway databases migrated by alembic, and the app in-process.
+
+Tests use a real PostgreSQL: ``DATABASE_URL`` when set, otherwise an embedded server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+from alembic import command
+from alembic.config import Config
+from fastapi import FastAPI
+from sqlalchemy.engine import make_url
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
+
+
+def reference_dir() -> Path:
+    """Where the TM Forum reference material lives (``TMF_REFERENCE_DIR``, default ``../shared``)."""
+    return Path(os.environ.get("TMF_REFERENCE_DIR") or REPO_ROOT.parent / "shared")
+
+
+def require_reference() -> bool:
+    return os.environ.get("REQUIRE_TMF_REFERENCE") == "1"
+
+
+def _dsn(url: str) -> str:
+    """SQLAlchemy URL -> asyncpg DSN (drop the +asyncpg driver marker)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _admin(server_url: str, sql: str) -> None:
+    conn = await asyncpg.connect(_dsn(server_url))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def create_database(server_url: str, prefix: str = "sb_test") -> str:
+    """Creates an empty database on the server of ``server_url``; returns its SQLAlchemy URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(url: str) -> None:
+    parsed = make_url(url)
+    server = parsed.set(database="postgres").render_as_string(hide_password=False)
+    with contextlib.suppress(Exception):
+        asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+
+
+def migrate(alembic_ini: Path, url: str) -> None:
+    """``alembic upgrade head`` for one service (run from sync code: env.py starts its own loop)."""
+    config = Config(str(alembic_ini))
+    config.set_main_option("sqlalchemy.url", url)
+    command.upgrade(config, "head")
+
+
+@contextlib.asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Runs the app's lifespan and yields a client that calls it in-process."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client

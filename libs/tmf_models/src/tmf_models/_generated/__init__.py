@@ -1,0 +1,1 @@
+"""Models generated from the TM Forum specs by scripts/generate.py. Do not edit."""

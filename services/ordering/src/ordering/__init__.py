@@ -1,0 +1,1 @@
+"""Switchboard ordering service: TMF622 Product Ordering v4."""

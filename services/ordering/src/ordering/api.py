@@ -1,0 +1,212 @@
+"""TMF622 routes: thin handlers, TMF models in and out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from switchboard_kit import idempotency
+from switchboard_kit.db import SessionDep
+from switchboard_kit.errors import ApiError
+from switchboard_kit.query import HotColumn, QueryCompiler, select_fields
+from switchboard_kit.resources import etag, json_response, list_response
+from tmf_models import common, tmf622
+
+from .models import cancel_product_order, kit, product_order
+from .repository import CancelRepository, OrderRepository
+from .service import OrderService
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": common.Error, "description": desc}
+    for status, desc in (
+        (400, "Bad Request"),
+        (404, "Not Found"),
+        (405, "Method Not Allowed"),
+        (409, "Conflict"),
+        (412, "Precondition Failed"),
+        (413, "Payload Too Large"),
+        (415, "Unsupported Media Type"),
+        (422, "Unprocessable Entity"),
+        (500, "Internal Server Error"),
+    )
+}
+
+
+def order_query(settings_limit: int, max_limit: int) -> QueryCompiler:
+    from datetime import datetime
+
+    return QueryCompiler(
+        tmf622.ProductOrder,
+        product_order.c.doc,
+        hot={
+            "id": HotColumn(product_order.c.id),
+            "state": HotColumn(product_order.c.state),
+            "orderDate": HotColumn(product_order.c.order_date, python_type=datetime),
+            "relatedParty.id": HotColumn(product_order.c.party_ids, many=True),
+        },
+        default_limit=settings_limit,
+        max_limit=max_limit,
+        default_order=(product_order.c.order_date.desc(),),
+    )
+
+
+def cancel_query(settings_limit: int, max_limit: int) -> QueryCompiler:
+    return QueryCompiler(
+        tmf622.CancelProductOrder,
+        cancel_product_order.c.doc,
+        hot={
+            "id": HotColumn(cancel_product_order.c.id),
+            "state": HotColumn(cancel_product_order.c.state),
+            "productOrder.id": HotColumn(cancel_product_order.c.order_id),
+        },
+        default_limit=settings_limit,
+        max_limit=max_limit,
+        default_order=(cancel_product_order.c.created_at.desc(),),
+    )
+
+
+def build_router(service: OrderService, *, default_limit: int, max_limit: int) -> APIRouter:
+    router = APIRouter()
+    orders_q = order_query(default_limit, max_limit)
+    cancels_q = cancel_query(default_limit, max_limit)
+
+    async def created(request: Request, session: SessionDep, doc: dict[str, Any], version: int) -> Response:
+        headers = {"Location": doc["href"], "ETag": etag(version)}
+        await idempotency.remember(
+            session, kit.idempotency_key, request, await request.body(),
+            status_code=201, response_body=doc, headers=headers,
+        )
+        return json_response(doc, 201, headers)
+
+    @router.get(
+        "/productOrder",
+        response_model=list[tmf622.ProductOrder],
+        responses=ERRORS,
+        tags=["productOrder"],
+        operation_id="listProductOrder",
+    )
+    async def list_product_order(request: Request, session: SessionDep) -> Response:
+        """Lists or finds ProductOrder objects (TMF630 filters, fields, offset/limit, sort)."""
+        query = orders_q.parse(request.query_params.multi_items())
+        docs, total = await OrderRepository(session).list(query)
+        return list_response([select_fields(d, query.fields) for d in docs], total=total, offset=query.offset)
+
+    @router.post(
+        "/productOrder",
+        status_code=201,
+        response_model=tmf622.ProductOrder,
+        responses=ERRORS,
+        tags=["productOrder"],
+        operation_id="createProductOrder",
+    )
+    async def create_product_order(
+        body: tmf622.ProductOrder_Create, request: Request, session: SessionDep
+    ) -> Response:
+        """Creates a ProductOrder. Every order is validated against the catalogue before acceptance:
+        a valid one is priced and goes acknowledged -> inProgress; an invalid one is stored as
+        `rejected` with every problem listed in `note`."""
+        replay = await idempotency.replay(session, kit.idempotency_key, request, await request.body())
+        if replay is not None:
+            return replay
+        doc, version = await service.create_order(session, body)
+        return await created(request, session, doc, version)
+
+    @router.get(
+        "/productOrder/{id}",
+        response_model=tmf622.ProductOrder,
+        responses=ERRORS,
+        tags=["productOrder"],
+        operation_id="retrieveProductOrder",
+    )
+    async def retrieve_product_order(id: str, request: Request, session: SessionDep, fields: str | None = None) -> Response:
+        """Retrieves a ProductOrder by id."""
+        row = await service.get_order(session, id)
+        selected = orders_q.parse([("fields", fields)]).fields if fields else None
+        return json_response(select_fields(row.doc, selected), headers={"ETag": etag(row.version)})
+
+    @router.patch(
+        "/productOrder/{id}",
+        response_model=tmf622.ProductOrder,
+        responses=ERRORS,
+        tags=["productOrder"],
+        operation_id="patchProductOrder",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    ct: {"schema": {"$ref": "#/components/schemas/ProductOrder_Update"}}
+                    for ct in ("application/merge-patch+json", "application/json")
+                }
+                | {"application/json-patch+json": {"schema": {"type": "array", "items": {"type": "object"}}}},
+            }
+        },
+    )
+    async def patch_product_order(id: str, request: Request, session: SessionDep) -> Response:
+        """Updates a ProductOrder: merge patch (RFC 7396; plain application/json is treated as one) or
+        JSON Patch (RFC 6902). Send If-Match with the ETag to guard against lost updates (412 on a mismatch).
+        Setting `state` to `inProgress` retries a held or pending order."""
+        doc, version = await service.patch_order(
+            session, id, await request.body(), request.headers.get("content-type"), request.headers.get("if-match")
+        )
+        return json_response(doc, headers={"ETag": etag(version)})
+
+    @router.delete(
+        "/productOrder/{id}",
+        status_code=204,
+        responses=ERRORS,
+        tags=["productOrder"],
+        operation_id="deleteProductOrder",
+    )
+    async def delete_product_order(id: str, request: Request, session: SessionDep) -> Response:
+        """Deletes a ProductOrder in a final state (completed, failed, partial, rejected, cancelled)."""
+        await service.delete_order(session, id, request.headers.get("if-match"))
+        return Response(status_code=204)
+
+    @router.get(
+        "/cancelProductOrder",
+        response_model=list[tmf622.CancelProductOrder],
+        responses=ERRORS,
+        tags=["cancelProductOrder"],
+        operation_id="listCancelProductOrder",
+    )
+    async def list_cancel_product_order(request: Request, session: SessionDep) -> Response:
+        """Lists or finds CancelProductOrder objects."""
+        query = cancels_q.parse(request.query_params.multi_items())
+        docs, total = await CancelRepository(session).list(query)
+        return list_response([select_fields(d, query.fields) for d in docs], total=total, offset=query.offset)
+
+    @router.post(
+        "/cancelProductOrder",
+        status_code=201,
+        response_model=tmf622.CancelProductOrder,
+        responses=ERRORS,
+        tags=["cancelProductOrder"],
+        operation_id="createCancelProductOrder",
+    )
+    async def create_cancel_product_order(
+        body: tmf622.CancelProductOrder_Create, request: Request, session: SessionDep
+    ) -> Response:
+        """Requests the cancellation of a ProductOrder. The order goes assessingCancellation ->
+        pendingCancellation -> cancelled and the request ends `done`. A request for an order that is
+        already final ends `terminatedWithError` with the reason in `stateReason`."""
+        replay = await idempotency.replay(session, kit.idempotency_key, request, await request.body())
+        if replay is not None:
+            return replay
+        doc, version = await service.create_cancel(session, body)
+        return await created(request, session, doc, version)
+
+    @router.get(
+        "/cancelProductOrder/{id}",
+        response_model=tmf622.CancelProductOrder,
+        responses=ERRORS,
+        tags=["cancelProductOrder"],
+        operation_id="retrieveCancelProductOrder",
+    )
+    async def retrieve_cancel_product_order(id: str, session: SessionDep, fields: str | None = None) -> Response:
+        """Retrieves a CancelProductOrder by id."""
+        row = await service.get_cancel(session, id)
+        selected = cancels_q.parse([("fields", fields)]).fields if fields else None
+        return json_response(select_fields(row.doc, selected), headers={"ETag": etag(row.version)})
+
+    _ = ApiError
+    return router

@@ -1,0 +1,57 @@
+"""create_app(): the ordering service (TMF622 Product Ordering v4)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from switchboard_kit.app import Runtime, create_service_app
+
+from . import api, events
+from .catalog import Catalog
+from .config import Settings
+from .models import kit
+from .provisioning import SimulatedProvisioning
+from .service import OrderService
+from .worker import FulfilmentWorker
+
+BASE_PATH = "/tmf-api/productOrderingManagement/v4"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    catalog = Catalog.load(settings.catalog_path)
+    base_url = settings.public_base_url.rstrip("/") + BASE_PATH
+    service = OrderService(
+        catalog,
+        base_url=base_url,
+        provisioning_delay=settings.provisioning_delay_seconds,
+        cancellation_delay=settings.cancellation_delay_seconds,
+    )
+    worker = FulfilmentWorker(
+        service,
+        SimulatedProvisioning(
+            fallout_rate=settings.provisioning_fallout_rate,
+            pending_rate=settings.provisioning_pending_rate,
+            seed=settings.provisioning_seed,
+        ),
+        poll_interval=settings.worker_poll_interval,
+        batch_size=settings.worker_batch_size,
+    )
+
+    async def fulfilment(runtime: Runtime) -> None:
+        await worker.run(runtime)
+
+    app = create_service_app(
+        name="ordering",
+        title="Switchboard Product Ordering (TMF622)",
+        version="4.0.0",
+        description="TMF622 Product Ordering Management v4 with order capture validation, fulfilment and cancellation.",
+        settings=settings,
+        base_path=BASE_PATH,
+        metadata_tables=kit,
+        routers=[api.build_router(service, default_limit=settings.default_page_limit, max_limit=settings.max_page_limit)],
+        topics=events.TOPICS,
+        workers=[fulfilment] if settings.worker_enabled else [],
+    )
+    app.state.order_service = service
+    app.state.worker = worker
+    return app

@@ -1,0 +1,124 @@
+"""Every query of the ordering service lives here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from switchboard_kit.query import ListQuery
+
+from .models import cancel_product_order, product_order
+
+
+def party_ids(doc: dict[str, Any]) -> list[str]:
+    return sorted({p["id"] for p in doc.get("relatedParty") or [] if isinstance(p, dict) and p.get("id")})
+
+
+class DocumentRepository:
+    """A table of TMF documents with a ``version`` column (the ETag)."""
+
+    table: Table
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, id: str, *, for_update: bool = False) -> Any:
+        stmt = select(self.table).where(self.table.c.id == id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).first()
+
+    async def list(self, query: ListQuery) -> tuple[list[dict[str, Any]], int]:
+        t = self.table
+        where = list(query.where)
+        total = (await self.session.execute(select(func.count()).select_from(t).where(*where))).scalar_one()
+        if total == 0 or query.offset >= total:
+            return [], total
+        stmt = (
+            select(t.c.doc)
+            .where(*where)
+            .order_by(*query.order_by, t.c.id)
+            .offset(query.offset)
+            .limit(query.limit)
+        )
+        docs = list((await self.session.execute(stmt)).scalars())
+        return docs, total
+
+
+class OrderRepository(DocumentRepository):
+    table = product_order
+
+    async def add(self, doc: dict[str, Any], *, order_date: datetime, next_action_at: datetime | None) -> None:
+        await self.session.execute(
+            insert(product_order).values(
+                id=doc["id"],
+                doc=doc,
+                state=doc["state"],
+                order_date=order_date,
+                party_ids=party_ids(doc),
+                next_action_at=next_action_at,
+            )
+        )
+
+    async def save(self, doc: dict[str, Any], version: int, *, next_action_at: Any = ...) -> int:
+        values: dict[str, Any] = {
+            "doc": doc,
+            "state": doc["state"],
+            "party_ids": party_ids(doc),
+            "version": version + 1,
+            "updated_at": func.now(),
+        }
+        if next_action_at is not ...:
+            values["next_action_at"] = next_action_at
+        await self.session.execute(update(product_order).where(product_order.c.id == doc["id"]).values(**values))
+        return version + 1
+
+    async def delete(self, id: str) -> None:
+        await self.session.execute(product_order.delete().where(product_order.c.id == id))
+
+    async def due(self, now: datetime, limit: int) -> list[Any]:
+        stmt = (
+            select(product_order)
+            .where(product_order.c.next_action_at <= now)
+            .order_by(product_order.c.next_action_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list((await self.session.execute(stmt)).all())
+
+    async def is_empty(self) -> bool:
+        return (await self.session.execute(select(product_order.c.id).limit(1))).first() is None
+
+
+class CancelRepository(DocumentRepository):
+    table = cancel_product_order
+
+    async def add(self, doc: dict[str, Any], *, next_action_at: datetime | None) -> None:
+        await self.session.execute(
+            insert(cancel_product_order).values(
+                id=doc["id"],
+                doc=doc,
+                state=doc["state"],
+                order_id=doc["productOrder"]["id"],
+                next_action_at=next_action_at,
+            )
+        )
+
+    async def save(self, doc: dict[str, Any], version: int, *, next_action_at: datetime | None) -> None:
+        await self.session.execute(
+            update(cancel_product_order)
+            .where(cancel_product_order.c.id == doc["id"])
+            .values(doc=doc, state=doc["state"], version=version + 1, next_action_at=next_action_at)
+        )
+
+    async def due(self, now: datetime, limit: int) -> list[Any]:
+        stmt = (
+            select(cancel_product_order)
+            .where(cancel_product_order.c.next_action_at <= now)
+            .order_by(cancel_product_order.c.next_action_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list((await self.session.execute(stmt)).all())
