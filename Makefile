@@ -31,8 +31,8 @@ test-unit: install
 models: install
 	$(PY) libs/tmf_models/scripts/generate.py
 
-openapi: install
-	$(PY) -m switchboard_kit.export_openapi
+openapi: install  ## openapi/*.json and contracts/ (AsyncAPI + event schemas)
+	$(PY) -m switchboard_kit.export
 
 migrate: install
 	$(PY) -m switchboard_kit.launcher migrate

@@ -133,6 +133,7 @@ _DIGITS = re.compile(r"^[0-9]{1,18}$")
 _INTEGER = re.compile(r"^[+-]?[0-9]{1,1000}$")
 _NUMBER = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?$")
 _MAX_BIGINT = 2**63 - 1
+MAX_OR_VALUES = 100  # comma-separated alternatives in one filter value
 
 # RFC 3339 date-time (or a bare date), tight enough that PostgreSQL's ``timestamptz`` input
 # accepts every match of a valid calendar date. Only used as a constant (bound) parameter.
@@ -223,6 +224,16 @@ class AttributePath:
 
 def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _check_text(text: str) -> None:
+    """Reject what PostgreSQL text/jsonb cannot hold (NUL, lone surrogates): 400, not 500."""
+    if "\x00" in text:
+        raise BadRequest("Query parameters must not contain NUL characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest("Query parameters must be valid Unicode") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -496,7 +507,14 @@ class QueryCompiler:
             raise ValueError("default_limit must be within 1..max_limit")
         self.model = model
         self.doc = doc
-        self.hot: dict[str, HotColumn] = dict(hot or {})
+        self.hot: dict[str, HotColumn] = {}
+        for key, column in (hot or {}).items():
+            # Accept python names too ("related_party.id"): index hot columns by the alias path.
+            try:
+                resolved = resolve_path(model, key) if key else None
+            except BadRequest as exc:
+                raise ValueError(f"Hot column {key!r}: {exc.reason}") from None
+            self.hot[resolved.dotted if resolved is not None else key] = column
         self.default_limit = default_limit
         self.max_limit = max_limit
         self.default_order = list(default_order)
@@ -541,6 +559,12 @@ class QueryCompiler:
         if dotted not in self._paths:
             self._paths[dotted] = resolve_path(self.model, dotted)
         return self._paths[dotted]
+
+    def _is_scalar(self, dotted: str) -> bool:
+        try:
+            return self.resolve(dotted) is not None
+        except BadRequest:
+            return False
 
     # -- reserved parameters ---------------------------------------------------------------------
 
@@ -595,15 +619,25 @@ class QueryCompiler:
             raise BadRequest(f"Invalid filter parameter '{_short(name)}'")
         if value == "":
             raise BadRequest(f"Empty value for filter '{_short(attr)}'")
+        _check_text(name)
+        _check_text(value)
         return _Filter(attr, op, value)
 
     def compile_filter(self, flt: _Filter) -> ColumnElement[bool]:
         raws = flt.raw.split(",")
         if any(raw == "" for raw in raws):
             raise BadRequest(f"Empty value in filter '{_short(flt.name)}'")
+        if len(raws) > MAX_OR_VALUES:
+            raise BadRequest(f"Too many values in filter '{_short(flt.name)}' (at most {MAX_OR_VALUES})")
         path = self.resolve(flt.name)
         hot = self.hot.get(path.dotted if path is not None else flt.name)
         if path is None and hot is None:
+            head, _, last = flt.name.rpartition(".")
+            if head and flt.op == "eq" and self._is_scalar(head):
+                raise BadRequest(
+                    f"Unknown filter operator '{_short(last)}'",
+                    f"Use one of {', '.join(sorted(OPERATORS))}.",
+                )
             raise BadRequest(f"Unknown filter attribute '{_short(flt.name)}'")
         if hot is not None:
             if hot.python_type is not None:

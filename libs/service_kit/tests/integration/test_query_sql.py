@@ -464,3 +464,24 @@ async def test_containment_uses_gin_jsonb_path_ops_index(env: Env) -> None:
         assert index in plan, plan
     plan = await explain(env.conn, env.with_hot, env.table, ("relatedParty.id", "C1,C2"))
     assert f"{env.table.schema}_party_gin" in plan, plan
+
+
+@pytest.mark.asyncio
+async def test_datetime_filter_tolerates_odd_stored_values(env: Env) -> None:
+    odd: list[dict[str, Any]] = [
+        {"id": "x1", "orderDate": "not a date"},
+        {"id": "x2", "orderDate": 1704067200},
+        {"id": "x3", "orderDate": "2023-06-01T00:00:00"},  # no offset: read in the session zone (UTC)
+        {"id": "x4", "orderDate": "2023-06-01"},
+        {"id": "x5", "orderDate": None},
+        {"id": "x6"},
+    ]
+    await env.conn.execute(env.table.insert(), [{"id": d["id"], "doc": d} for d in odd])
+    got = await env.ids(env.doc_only, ("orderDate.lt", "2023-12-31T00:00:00Z"))
+    assert got == ["x3", "x4"]
+    got = await env.ids(env.doc_only, ("orderDate", "2023-06-01T02:00:00+02:00"))
+    assert got == ["x3", "x4"]
+    got = await env.ids(env.doc_only, ("sort", "orderDate"), ("limit", "3"))
+    assert got == ["x3", "x4", "o00"]
+    got = await env.ids(env.doc_only, ("sort", "-orderDate"))
+    assert got[-7:] == ["o00", "x3", "x4", "x1", "x2", "x5", "x6"]  # no instant: last, by id

@@ -441,6 +441,33 @@ def test_bad_filters(param: tuple[str, str]) -> None:
         parse(param)
 
 
+def test_unknown_operator_message() -> None:
+    with pytest.raises(BadRequest) as info:
+        parse(("priority.like", "1"))
+    assert info.value.reason == "Unknown filter operator 'like'"
+    with pytest.raises(BadRequest) as info:
+        parse(("relatedParty.nope", "1"))
+    assert info.value.reason == "Unknown filter attribute 'relatedParty.nope'"
+
+
+@pytest.mark.parametrize("value", ["a\x00b", "\ud800", ",".join(["x"] * 101)])
+def test_values_postgres_cannot_take_are_400(value: str) -> None:
+    with pytest.raises(BadRequest):
+        parse(("productOrderItem.id", value))
+    with pytest.raises(BadRequest):
+        parse(("state", value))
+
+
+def test_hot_keys_by_python_name() -> None:
+    qc = QueryCompiler(
+        Order, orders.c.doc, hot={"related_party.id": HotColumn(orders.c.party_ids, many=True)}
+    )
+    compiled = select(orders.c.id).where(*qc.parse([("relatedParty.id", "C1")]).where).compile(dialect=PG)
+    assert "orders.party_ids @>" in str(compiled)
+    with pytest.raises(ValueError, match="Hot column"):
+        QueryCompiler(Order, orders.c.doc, hot={"relatedParty": HotColumn(orders.c.party_ids, many=True)})
+
+
 def test_extra_attributes_are_unknown() -> None:
     with pytest.raises(BadRequest):
         parse(("someExtra", "1"))

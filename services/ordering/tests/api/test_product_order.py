@@ -333,3 +333,23 @@ class TestCancel:
     async def test_cancel_unknown_order_is_404(self, client: httpx.AsyncClient) -> None:
         assert_tmf_error(await client.post(f"{BASE}/cancelProductOrder", json={"productOrder": {"id": "nope"}}), 404)
         assert_tmf_error(await client.get(f"{BASE}/cancelProductOrder/nope"), 404)
+
+
+class TestEventContracts:
+    async def test_every_emitted_event_matches_its_published_schema(self, client: httpx.AsyncClient, app: FastAPI) -> None:
+        """The producer side of contracts/: consumers validate against the same files."""
+        import jsonschema
+        from switchboard_kit.export import REPO_ROOT
+
+        order = await create(client)
+        await client.patch(f"{ORDERS}/{order['id']}", json={"description": "x"})
+        await client.post(f"{BASE}/cancelProductOrder", json={"productOrder": {"id": order["id"]}})
+        await run_worker(app)
+        await run_worker(app)
+        seen = set()
+        for event in await outbox(app):
+            payload = event["payload"]
+            schema = json.loads((REPO_ROOT / "contracts" / "events" / f"{payload['eventType']}.schema.json").read_text())
+            jsonschema.validate(payload, schema)
+            seen.add(payload["eventType"])
+        assert {"ProductOrderCreateEvent", "ProductOrderAttributeValueChangeEvent", "CancelProductOrderCreateEvent"} <= seen
