@@ -104,12 +104,15 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, JSONPATH
 from switchboard_kit.errors import BadRequest
 
 __all__ = [
+    "MAX_OR_VALUES",
     "OPERATORS",
     "RESERVED_PARAMS",
     "AttributePath",
     "HotColumn",
     "ListQuery",
     "QueryCompiler",
+    "convert_value",
+    "resolve_path",
     "select_fields",
 ]
 
@@ -136,7 +139,8 @@ _MAX_BIGINT = 2**63 - 1
 MAX_OR_VALUES = 100  # comma-separated alternatives in one filter value
 
 # RFC 3339 date-time (or a bare date), tight enough that PostgreSQL's ``timestamptz`` input
-# accepts every match of a valid calendar date. Only used as a constant (bound) parameter.
+# accepts every match, except impossible calendar days (Feb 30) which model-validated documents
+# cannot hold. Guards the text -> timestamptz casts; only used as a constant (bound) parameter.
 _RFC3339_RE = (
     "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
     "([Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,9})?)?"
@@ -316,7 +320,27 @@ def _scalar_kind(tp: Any) -> Kind | None:
         return "str"
     if issubclass(tp, dict | list | tuple | set | frozenset | bytes):
         return None
-    return "str"  # URLs, constrained strings, custom scalars: compared as their JSON text
+    return _kind_from_json_schema(tp)
+
+
+_JSON_SCHEMA_KINDS: dict[tuple[str, str | None], Kind] = {
+    ("string", "date-time"): "datetime",
+    ("string", "date"): "date",
+    ("integer", None): "int",
+    ("number", None): "decimal",
+    ("boolean", None): "bool",
+}
+
+
+def _kind_from_json_schema(tp: type) -> Kind:
+    """Kind of a custom scalar (``pydantic.AwareDatetime``, URLs...) from its JSON schema."""
+    try:
+        schema = pydantic.TypeAdapter(tp).json_schema()
+    except Exception:  # not describable: compare as the JSON text
+        return "str"
+    json_type, json_format = str(schema.get("type")), schema.get("format")
+    fmt = json_format if isinstance(json_format, str) else None
+    return _JSON_SCHEMA_KINDS.get((json_type, fmt)) or _JSON_SCHEMA_KINDS.get((json_type, None)) or "str"
 
 
 def _field_keys(name: str, info: pydantic.fields.FieldInfo) -> tuple[str, set[str]]:
@@ -331,6 +355,9 @@ def _field_keys(name: str, info: pydantic.fields.FieldInfo) -> tuple[str, set[st
 
 
 def _lookup(model: type[pydantic.BaseModel], segment: str) -> tuple[str, Any] | None:
+    if not model.__pydantic_complete__:
+        # Forward references are resolved lazily by pydantic; until then fields lack aliases.
+        model.model_rebuild(raise_errors=False)
     for name, info in model.model_fields.items():
         json_key, accepted = _field_keys(name, info)
         if segment in accepted:

@@ -6,10 +6,10 @@ import enum
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pytest
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl
 from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -466,6 +466,26 @@ def test_hot_keys_by_python_name() -> None:
     assert "orders.party_ids @>" in str(compiled)
     with pytest.raises(ValueError, match="Hot column"):
         QueryCompiler(Order, orders.c.doc, hot={"relatedParty": HotColumn(orders.c.party_ids, many=True)})
+
+
+class Early(BaseModel):
+    # "Late" is defined below: pydantic leaves Early incomplete until it is rebuilt.
+    late: Annotated[Late | None, Field(alias="lateThing")] = None
+
+
+class Late(BaseModel):
+    when: Annotated[AwareDatetime | None, Field(alias="whenItHappened")] = None
+    url: HttpUrl | None = None
+
+
+def test_incomplete_models_are_rebuilt() -> None:
+    resolved = resolve_path(Early, "lateThing.whenItHappened")
+    assert resolved is not None
+    assert resolved.segments == (("lateThing", 0), ("whenItHappened", 0))
+    assert resolved.kind == "datetime"  # pydantic's AwareDatetime is not a datetime subclass
+    url = resolve_path(Early, "lateThing.url")
+    assert url is not None
+    assert url.kind == "str"
 
 
 def test_extra_attributes_are_unknown() -> None:
