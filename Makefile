@@ -47,6 +47,7 @@ fmt: install
 
 typecheck: install
 	$(VENV)/bin/mypy --strict libs/tmf_models/src/tmf_models
+	$(VENV)/bin/mypy --strict libs/service_kit/src/switchboard_kit services/ordering/src/ordering
 
 check: lint typecheck
 

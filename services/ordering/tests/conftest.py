@@ -9,11 +9,11 @@ import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 from sqlalchemy import text
-from switchboard_kit import testing
 
 from ordering.app import create_app
 from ordering.config import Settings
 from ordering.models import metadata
+from switchboard_kit import testing
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 BASE = "/tmf-api/productOrderingManagement/v4"

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,7 @@ from .settings import ServiceSettings
 
 log = logging.getLogger("switchboard.app")
 
-Worker = Callable[["Runtime"], Awaitable[None]]
+Worker = Callable[["Runtime"], Coroutine[Any, Any, None]]
 
 
 @dataclass
@@ -46,7 +46,9 @@ class Runtime:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
-def _error_response(status: int, code: str, reason: str, message: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+def _error_response(
+    status: int, code: str, reason: str, message: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body: dict[str, Any] = {"code": code, "reason": reason, "status": str(status), "@type": "Error"}
     if message:
         body["message"] = message
@@ -189,7 +191,9 @@ def create_service_app(
         if settings.kafka_bootstrap_servers:
             checks["broker"] = await _broker_check(settings.kafka_bootstrap_servers)
         ok = all(v == "ok" for v in checks.values())
-        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+        )
 
     app.add_middleware(TrailingSlashMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

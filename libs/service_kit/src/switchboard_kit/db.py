@@ -156,6 +156,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
         else:
             await session.commit()
+            relay = getattr(getattr(request.app.state, "runtime", None), "relay", None)
+            if relay is not None:
+                relay.wake()  # publish without waiting for the next poll
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]

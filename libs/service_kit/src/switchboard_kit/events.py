@@ -58,7 +58,9 @@ def envelope(
     return body
 
 
-async def record(session: AsyncSession, outbox: Table, *, topic: str, key: str, event: dict[str, Any]) -> None:
+async def record(
+    session: AsyncSession, outbox: Table, *, topic: str, key: str, event: dict[str, Any]
+) -> None:
     """Adds the event to the outbox in the caller's transaction (it is published only if that commits)."""
     headers = {"eventType": event["eventType"]}
     if event.get("correlationId"):

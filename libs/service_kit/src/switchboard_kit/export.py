@@ -60,7 +60,9 @@ def contract_documents() -> dict[Path, str]:
         for topic, attrs in svc.topics.items():
             event_types = [t for attr in attrs for t in getattr(events_module, attr)]
             for event_type in event_types:
-                out[REPO_ROOT / "contracts" / "events" / f"{event_type}.schema.json"] = _dumps(schemas[event_type])
+                out[REPO_ROOT / "contracts" / "events" / f"{event_type}.schema.json"] = _dumps(
+                    schemas[event_type]
+                )
                 messages[event_type] = {
                     "name": event_type,
                     "title": event_type,
@@ -90,7 +92,10 @@ def contract_documents() -> dict[Path, str]:
         "defaultContentType": "application/json",
         "channels": channels,
         "operations": {
-            f"publish_{topic.replace('.', '_')}": {"action": "send", "channel": {"$ref": f"#/channels/{topic}"}}
+            f"publish_{topic.replace('.', '_')}": {
+                "action": "send",
+                "channel": {"$ref": f"#/channels/{topic}"},
+            }
             for topic in channels
         },
         "components": {"messages": messages},
@@ -119,7 +124,11 @@ def main(argv: list[str] | None = None) -> int:
             path.write_text(text)
             print(f"wrote {path.relative_to(REPO_ROOT)}")
     if stale:
-        print("out of date (run `make openapi`):", *[str(p.relative_to(REPO_ROOT)) for p in stale], file=sys.stderr)
+        print(
+            "out of date (run `make openapi`):",
+            *[str(p.relative_to(REPO_ROOT)) for p in stale],
+            file=sys.stderr,
+        )
         return 1
     return 0
 

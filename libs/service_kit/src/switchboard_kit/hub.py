@@ -34,8 +34,12 @@ class EventSubscriptionInput(BaseModel):
     """Request body of ``POST /hub``."""
 
     model_config = ConfigDict(extra="forbid")
-    callback: str = Field(min_length=1, description="Base URL of the listener; events go to {callback}/listener/{eventName}")
-    query: str | None = Field(default=None, description="TMF630 filter on the event, e.g. eventType=ProductOrderCreateEvent")
+    callback: str = Field(
+        min_length=1, description="Base URL of the listener; events go to {callback}/listener/{eventName}"
+    )
+    query: str | None = Field(
+        default=None, description="TMF630 filter on the event, e.g. eventType=ProductOrderCreateEvent"
+    )
 
 
 class EventSubscription(BaseModel):
@@ -83,9 +87,7 @@ def subscription_matches(query: str | None, event: dict[str, Any]) -> bool:
         clauses = parse_query(query)
     except BadRequest:
         return False
-    return all(
-        any(_as_text(v) in allowed for v in _values_at(event, path)) for path, allowed in clauses
-    )
+    return all(any(_as_text(v) in allowed for v in _values_at(event, path)) for path, allowed in clauses)
 
 
 def hub_router(tables: KitTables, base_url: str) -> APIRouter:
@@ -99,7 +101,9 @@ def hub_router(tables: KitTables, base_url: str) -> APIRouter:
         return body
 
     @router.post("/hub", status_code=201, response_model=EventSubscription)
-    async def register_listener(body: EventSubscriptionInput, session: SessionDep, request: Request) -> Response:
+    async def register_listener(
+        body: EventSubscriptionInput, session: SessionDep, request: Request
+    ) -> Response:
         """Registers a listener: matching events are POSTed to {callback}/listener/{eventName}."""
         parse_query(body.query)
         if not body.callback.startswith(("http://", "https://")):
@@ -195,7 +199,9 @@ class HubDeliverer:
             now = datetime.now(UTC)
             for row, error in zip(rows, results, strict=True):
                 if error is None:
-                    await session.execute(update(d).where(d.c.id == row.id).values(delivered_at=now, attempts=row.attempts + 1))
+                    await session.execute(
+                        update(d).where(d.c.id == row.id).values(delivered_at=now, attempts=row.attempts + 1)
+                    )
                     self.delivered += 1
                     continue
                 attempts = row.attempts + 1

@@ -30,9 +30,7 @@ async def replay(session: AsyncSession, table: Table, request: Request, body: by
         return None
     scope = f"{request.method} {request.url.path}"
     await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"{scope}|{key}", 0))))
-    row = (
-        await session.execute(select(table).where(table.c.scope == scope, table.c.key == key))
-    ).first()
+    row = (await session.execute(select(table).where(table.c.scope == scope, table.c.key == key))).first()
     if row is None:
         return None
     if row.request_hash != request_hash(body):

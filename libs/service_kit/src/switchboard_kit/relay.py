@@ -14,6 +14,7 @@ After publishing, the relay fans the batch out to matching hub subscriptions
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -127,10 +128,8 @@ class OutboxRelay:
     async def _close_producer(self) -> None:
         if self.producer is not None:
             producer, self.producer = self.producer, None
-            try:
+            with contextlib.suppress(Exception):
                 await asyncio.wait_for(producer.stop(), 5)
-            except Exception:
-                pass
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self.producer is None:
@@ -151,10 +150,8 @@ class OutboxRelay:
             sent = await self.publish_batch(producer)
             if sent == 0:
                 self._wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-                except TimeoutError:
-                    pass
 
     async def publish_batch(self, producer: AIOKafkaProducer) -> int:
         outbox = self.tables.outbox
@@ -177,7 +174,9 @@ class OutboxRelay:
             # Every ack, or the whole transaction rolls back and the batch is sent again.
             await asyncio.wait_for(asyncio.gather(*futures), 30)
             ids = [row.id for row in rows]
-            await session.execute(update(outbox).where(outbox.c.id.in_(ids)).values(published_at=text("now()")))
+            await session.execute(
+                update(outbox).where(outbox.c.id.in_(ids)).values(published_at=text("now()"))
+            )
             await self._fan_out_to_hub(session, [row.payload for row in rows])
         self.published += len(rows)
         return len(rows)

@@ -30,10 +30,10 @@ def check_if_match(header: str | None, version: int) -> None:
         )
 
 
-def json_response(
-    body: Any, status_code: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    return Response(orjson.dumps(body), status_code=status_code, headers=headers, media_type="application/json")
+def json_response(body: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(body), status_code=status_code, headers=headers, media_type="application/json"
+    )
 
 
 def list_response(items: list[dict[str, Any]], *, total: int, offset: int) -> Response:

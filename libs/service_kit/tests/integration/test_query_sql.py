@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Column, DateTime, Index, MetaData, Table, Text, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
 from switchboard_kit.errors import BadRequest
 from switchboard_kit.query import HotColumn, QueryCompiler, select_fields
 

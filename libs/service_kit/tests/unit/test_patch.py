@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from switchboard_kit.errors import BadRequest, Conflict, UnsupportedMediaType
 from switchboard_kit.patch import apply_json_patch, apply_patch, merge_patch
 

@@ -13,6 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl
 from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
 from switchboard_kit.errors import BadRequest
 from switchboard_kit.query import HotColumn, ListQuery, QueryCompiler, resolve_path, select_fields
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+
 from switchboard_kit import idempotency
 from switchboard_kit.db import SessionDep
 from switchboard_kit.errors import ApiError
@@ -73,8 +74,13 @@ def build_router(service: OrderService, *, default_limit: int, max_limit: int) -
     async def created(request: Request, session: SessionDep, doc: dict[str, Any], version: int) -> Response:
         headers = {"Location": doc["href"], "ETag": etag(version)}
         await idempotency.remember(
-            session, kit.idempotency_key, request, await request.body(),
-            status_code=201, response_body=doc, headers=headers,
+            session,
+            kit.idempotency_key,
+            request,
+            await request.body(),
+            status_code=201,
+            response_body=doc,
+            headers=headers,
         )
         return json_response(doc, 201, headers)
 
@@ -118,7 +124,9 @@ def build_router(service: OrderService, *, default_limit: int, max_limit: int) -
         tags=["productOrder"],
         operation_id="retrieveProductOrder",
     )
-    async def retrieve_product_order(id: str, request: Request, session: SessionDep, fields: str | None = None) -> Response:
+    async def retrieve_product_order(
+        id: str, request: Request, session: SessionDep, fields: str | None = None
+    ) -> Response:
         """Retrieves a ProductOrder by id."""
         row = await service.get_order(session, id)
         selected = orders_q.parse([("fields", fields)]).fields if fields else None
@@ -146,7 +154,11 @@ def build_router(service: OrderService, *, default_limit: int, max_limit: int) -
         JSON Patch (RFC 6902). Send If-Match with the ETag to guard against lost updates (412 on a mismatch).
         Setting `state` to `inProgress` retries a held or pending order."""
         doc, version = await service.patch_order(
-            session, id, await request.body(), request.headers.get("content-type"), request.headers.get("if-match")
+            session,
+            id,
+            await request.body(),
+            request.headers.get("content-type"),
+            request.headers.get("if-match"),
         )
         return json_response(doc, headers={"ETag": etag(version)})
 
@@ -202,7 +214,9 @@ def build_router(service: OrderService, *, default_limit: int, max_limit: int) -
         tags=["cancelProductOrder"],
         operation_id="retrieveCancelProductOrder",
     )
-    async def retrieve_cancel_product_order(id: str, session: SessionDep, fields: str | None = None) -> Response:
+    async def retrieve_cancel_product_order(
+        id: str, session: SessionDep, fields: str | None = None
+    ) -> Response:
         """Retrieves a CancelProductOrder by id."""
         row = await service.get_cancel(session, id)
         selected = cancels_q.parse([("fields", fields)]).fields if fields else None

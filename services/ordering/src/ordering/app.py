@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+
 from switchboard_kit.app import Runtime, create_service_app
 
 from . import api, events
@@ -48,7 +49,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         base_path=BASE_PATH,
         metadata_tables=kit,
-        routers=[api.build_router(service, default_limit=settings.default_page_limit, max_limit=settings.max_page_limit)],
+        routers=[
+            api.build_router(
+                service, default_limit=settings.default_page_limit, max_limit=settings.max_page_limit
+            )
+        ],
         topics=events.TOPICS,
         workers=[fulfilment] if settings.worker_enabled else [],
     )

@@ -29,9 +29,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from switchboard_kit.errors import Conflict
-
 from ordering.catalog import Catalog, CharacteristicSpec, OfferingPrice, ProductOffering
+from switchboard_kit.errors import Conflict
 
 # --------------------------------------------------------------------------- states
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+
 from switchboard_kit import events as kit_events
 
 from .models import kit
@@ -28,14 +29,18 @@ CANCEL_EVENTS = (
 )
 
 
-async def order_event(session: AsyncSession, event_type: str, order: dict[str, Any], **kw: Any) -> dict[str, Any]:
+async def order_event(
+    session: AsyncSession, event_type: str, order: dict[str, Any], **kw: Any
+) -> dict[str, Any]:
     assert event_type in ORDER_EVENTS, event_type
     event = kit_events.envelope(event_type, "productOrder", order, domain=DOMAIN, **kw)
     await kit_events.record(session, kit.outbox, topic=ORDER_TOPIC, key=order["id"], event=event)
     return event
 
 
-async def cancel_event(session: AsyncSession, event_type: str, cancel: dict[str, Any], **kw: Any) -> dict[str, Any]:
+async def cancel_event(
+    session: AsyncSession, event_type: str, cancel: dict[str, Any], **kw: Any
+) -> dict[str, Any]:
     assert event_type in CANCEL_EVENTS, event_type
     event = kit_events.envelope(event_type, "cancelProductOrder", cancel, domain=DOMAIN, **kw)
     # Keyed by the order id, so a cancellation's events share the order's partition order.

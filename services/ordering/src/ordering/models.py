@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, DateTime, Index, Integer, Table, Text, func, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
 from switchboard_kit.db import kit_tables, new_metadata
 
 metadata = new_metadata()
@@ -26,7 +27,9 @@ product_order = Table(
     Index("ix_product_order_order_date", "order_date"),
     Index("ix_product_order_party_ids", "party_ids", postgresql_using="gin"),
     Index("ix_product_order_doc", "doc", postgresql_using="gin", postgresql_ops={"doc": "jsonb_path_ops"}),
-    Index("ix_product_order_next_action", "next_action_at", postgresql_where=text("next_action_at IS NOT NULL")),
+    Index(
+        "ix_product_order_next_action", "next_action_at", postgresql_where=text("next_action_at IS NOT NULL")
+    ),
 )
 
 cancel_product_order = Table(
@@ -40,7 +43,9 @@ cancel_product_order = Table(
     Column("next_action_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_cancel_product_order_order_id", "order_id"),
-    Index("ix_cancel_product_order_doc", "doc", postgresql_using="gin", postgresql_ops={"doc": "jsonb_path_ops"}),
+    Index(
+        "ix_cancel_product_order_doc", "doc", postgresql_using="gin", postgresql_ops={"doc": "jsonb_path_ops"}
+    ),
     Index(
         "ix_cancel_product_order_next_action",
         "next_action_at",

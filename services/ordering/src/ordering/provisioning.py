@@ -30,7 +30,9 @@ class SimulatedProvisioning:
         "Inventory mismatch for the serving line",
     )
 
-    def __init__(self, *, fallout_rate: float = 0.0, pending_rate: float = 0.0, seed: int | None = None) -> None:
+    def __init__(
+        self, *, fallout_rate: float = 0.0, pending_rate: float = 0.0, seed: int | None = None
+    ) -> None:
         if not 0.0 <= fallout_rate <= 1.0 or not 0.0 <= pending_rate <= 1.0:
             raise ValueError("rates must be between 0 and 1")
         self.fallout_rate = fallout_rate

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+
 from switchboard_kit.query import ListQuery
 
 from .models import cancel_product_order, product_order
@@ -50,7 +51,9 @@ class DocumentRepository:
 class OrderRepository(DocumentRepository):
     table = product_order
 
-    async def add(self, doc: dict[str, Any], *, order_date: datetime, next_action_at: datetime | None) -> None:
+    async def add(
+        self, doc: dict[str, Any], *, order_date: datetime, next_action_at: datetime | None
+    ) -> None:
         await self.session.execute(
             insert(product_order).values(
                 id=doc["id"],
@@ -72,7 +75,9 @@ class OrderRepository(DocumentRepository):
         }
         if next_action_at is not ...:
             values["next_action_at"] = next_action_at
-        await self.session.execute(update(product_order).where(product_order.c.id == doc["id"]).values(**values))
+        await self.session.execute(
+            update(product_order).where(product_order.c.id == doc["id"]).values(**values)
+        )
         return version + 1
 
     async def delete(self, id: str) -> None:

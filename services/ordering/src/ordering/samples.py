@@ -26,7 +26,11 @@ def broadband_order(customer_id: str = "CUST-1001", billing_account_id: str = "B
                 "action": "add",
                 "quantity": 1,
                 "@type": "ProductOrderItem",
-                "productOffering": {"id": "PO-FIBRE-500", "name": "Fibre 500", "@referredType": "ProductOffering"},
+                "productOffering": {
+                    "id": "PO-FIBRE-500",
+                    "name": "Fibre 500",
+                    "@referredType": "ProductOffering",
+                },
                 "product": {
                     "@type": "Product",
                     "isBundle": False,
@@ -52,7 +56,11 @@ def broadband_order(customer_id: str = "CUST-1001", billing_account_id: str = "B
                 "action": "add",
                 "quantity": 1,
                 "@type": "ProductOrderItem",
-                "productOffering": {"id": "PO-ROUTER-WIFI6", "name": "Wi-Fi 6 router", "@referredType": "ProductOffering"},
+                "productOffering": {
+                    "id": "PO-ROUTER-WIFI6",
+                    "name": "Wi-Fi 6 router",
+                    "@referredType": "ProductOffering",
+                },
                 "productOrderItemRelationship": [{"id": "1", "relationshipType": "reliesOn"}],
             },
         ],

@@ -22,11 +22,17 @@ async def seed(base_url: str) -> None:
         for customer, account in CUSTOMERS:
             for body in (broadband_order(customer, account), mobile_order(customer, account)):
                 response = await client.post(
-                    f"{url}/productOrder", json=body, headers={"Idempotency-Key": f"seed-{customer}-{body['productOrderItem'][0]['productOffering']['id']}"}
+                    f"{url}/productOrder",
+                    json=body,
+                    headers={
+                        "Idempotency-Key": f"seed-{customer}-{body['productOrderItem'][0]['productOffering']['id']}"
+                    },
                 )
                 response.raise_for_status()
         # One order that fails validation, so the demo shows a rejected order with its problems listed.
         bad = broadband_order("CUST-1003", "BA-1003")
         bad["productOrderItem"][0]["product"]["place"][0]["postcode"] = "NOT A POSTCODE"
-        response = await client.post(f"{url}/productOrder", json=bad, headers={"Idempotency-Key": "seed-rejected"})
+        response = await client.post(
+            f"{url}/productOrder", json=bad, headers={"Idempotency-Key": "seed-rejected"}
+        )
         response.raise_for_status()

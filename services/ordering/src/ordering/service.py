@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
+
 from switchboard_kit.errors import BadRequest, Conflict, NotFound
 from switchboard_kit.events import format_datetime, utc_now
 from switchboard_kit.patch import apply_patch
@@ -35,13 +36,13 @@ def _dump(model: Any) -> dict[str, Any]:
 
 
 def _validation_message(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
-    )
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
 
 
 class OrderService:
-    def __init__(self, catalog: Catalog, *, base_url: str, provisioning_delay: float, cancellation_delay: float) -> None:
+    def __init__(
+        self, catalog: Catalog, *, base_url: str, provisioning_delay: float, cancellation_delay: float
+    ) -> None:
         self.catalog = catalog
         self.base_url = base_url
         self.provisioning_delay = timedelta(seconds=provisioning_delay)
@@ -55,7 +56,9 @@ class OrderService:
 
     # ------------------------------------------------------------------ capture
 
-    async def create_order(self, session: AsyncSession, body: tmf622.ProductOrder_Create) -> tuple[dict[str, Any], int]:
+    async def create_order(
+        self, session: AsyncSession, body: tmf622.ProductOrder_Create
+    ) -> tuple[dict[str, Any], int]:
         """Captures an order: validated against the catalogue, then accepted (inProgress) or rejected."""
         now = utc_now()
         # The indexed column holds exactly what the document says (millisecond precision).
@@ -75,7 +78,9 @@ class OrderService:
         doc = domain.price_order(doc, self.catalog)
         _set_states(doc, OrderState.ACKNOWLEDGED, ItemState.ACKNOWLEDGED)
         await events.order_event(session, "ProductOrderCreateEvent", copy.deepcopy(doc))
-        _set_states(doc, domain.transition(OrderState.ACKNOWLEDGED, OrderState.IN_PROGRESS), ItemState.IN_PROGRESS)
+        _set_states(
+            doc, domain.transition(OrderState.ACKNOWLEDGED, OrderState.IN_PROGRESS), ItemState.IN_PROGRESS
+        )
         await repo.add(doc, order_date=now, next_action_at=now + self.provisioning_delay)
         await events.order_event(session, "ProductOrderStateChangeEvent", doc)
         return doc, 1
@@ -117,7 +122,10 @@ class OrderService:
         items_changed = _items_without_server_fields(patched) != _items_without_server_fields(current)
         if items_changed:
             if old_state not in EDITABLE_ITEM_STATES:
-                raise Conflict("Order items locked", f"productOrderItem can be changed only while the order is held or pending, not {old_state}")
+                raise Conflict(
+                    "Order items locked",
+                    f"productOrderItem can be changed only while the order is held or pending, not {old_state}",
+                )
             problems = domain.validate_order(patched, self.catalog)
             if problems:
                 raise BadRequest("Invalid order items", "; ".join(p.message for p in problems))
@@ -125,7 +133,10 @@ class OrderService:
         next_action: Any = ...
         if new_state != old_state:
             if new_state not in CLIENT_STATES:
-                raise Conflict("State managed by the server", f"A client cannot set state {new_state}; use cancelProductOrder to cancel")
+                raise Conflict(
+                    "State managed by the server",
+                    f"A client cannot set state {new_state}; use cancelProductOrder to cancel",
+                )
             domain.transition(old_state, new_state)
             if new_state == OrderState.IN_PROGRESS:
                 # Retry: held or pending items go back to provisioning.
@@ -136,9 +147,14 @@ class OrderService:
             else:
                 next_action = None
         else:
-            for item, before in zip(patched.get("productOrderItem", []), current.get("productOrderItem", []), strict=False):
+            for item, before in zip(
+                patched.get("productOrderItem", []), current.get("productOrderItem", []), strict=False
+            ):
                 if item.get("state") != before.get("state"):
-                    raise Conflict("Item state managed by the server", "Item states follow fulfilment; set the order state to retry")
+                    raise Conflict(
+                        "Item state managed by the server",
+                        "Item states follow fulfilment; set the order state to retry",
+                    )
         if patched == current:
             return current, row.version
         version = await repo.save(patched, row.version, next_action_at=next_action)
@@ -158,13 +174,17 @@ class OrderService:
         check_if_match(if_match, row.version)
         state = OrderState(row.state)
         if state not in domain.TERMINAL_ORDER_STATES:
-            raise Conflict("Order still open", f"An order in state {state} cannot be deleted; cancel it first")
+            raise Conflict(
+                "Order still open", f"An order in state {state} cannot be deleted; cancel it first"
+            )
         await OrderRepository(session).delete(id)
         await events.order_event(session, "ProductOrderDeleteEvent", row.doc)
 
     # ------------------------------------------------------------- cancellation
 
-    async def create_cancel(self, session: AsyncSession, body: tmf622.CancelProductOrder_Create) -> tuple[dict[str, Any], int]:
+    async def create_cancel(
+        self, session: AsyncSession, body: tmf622.CancelProductOrder_Create
+    ) -> tuple[dict[str, Any], int]:
         doc = _dump(body)
         order_ref = doc.get("productOrder") or {}
         order_id = order_ref.get("id")
@@ -175,7 +195,11 @@ class OrderService:
             raise NotFound("ProductOrder not found", f"No productOrder with id {order_id} to cancel")
         cancel_id = str(uuid.uuid4())
         doc = {"id": cancel_id, "href": self.cancel_href(cancel_id), **doc}
-        doc["productOrder"] = {**order_ref, "href": self.order_href(order_id), "@referredType": "ProductOrder"}
+        doc["productOrder"] = {
+            **order_ref,
+            "href": self.order_href(order_id),
+            "@referredType": "ProductOrder",
+        }
         doc.setdefault("@type", "CancelProductOrder")
         cancels = CancelRepository(session)
         reason = domain.can_cancel(OrderState(order_row.state))
@@ -192,7 +216,12 @@ class OrderService:
         await events.cancel_event(session, "CancelProductOrderStateChangeEvent", doc)
         order = copy.deepcopy(order_row.doc)
         previous = OrderState(order["state"])
-        _set_states(order, domain.transition(previous, OrderState.ASSESSING_CANCELLATION), ItemState.ASSESSING_CANCELLATION, only_open=True)
+        _set_states(
+            order,
+            domain.transition(previous, OrderState.ASSESSING_CANCELLATION),
+            ItemState.ASSESSING_CANCELLATION,
+            only_open=True,
+        )
         # The fulfilment worker leaves a cancelling order alone.
         await OrderRepository(session).save(order, order_row.version, next_action_at=None)
         await events.order_event(session, "ProductOrderStateChangeEvent", order)
@@ -212,14 +241,21 @@ class OrderService:
         order = copy.deepcopy(order_row.doc)
         state = OrderState(order["state"])
         if state == OrderState.ASSESSING_CANCELLATION:
-            _set_states(order, domain.transition(state, OrderState.PENDING_CANCELLATION), ItemState.PENDING_CANCELLATION, only_open=True)
+            _set_states(
+                order,
+                domain.transition(state, OrderState.PENDING_CANCELLATION),
+                ItemState.PENDING_CANCELLATION,
+                only_open=True,
+            )
             await orders.save(order, order_row.version, next_action_at=None)
             await events.order_event(session, "ProductOrderStateChangeEvent", order)
             await cancels.save(cancel, cancel_row.version, next_action_at=utc_now() + self.cancellation_delay)
             return
         if state == OrderState.PENDING_CANCELLATION:
             now = format_datetime(utc_now())
-            _set_states(order, domain.transition(state, OrderState.CANCELLED), ItemState.CANCELLED, only_open=True)
+            _set_states(
+                order, domain.transition(state, OrderState.CANCELLED), ItemState.CANCELLED, only_open=True
+            )
             order["cancellationDate"] = now
             if cancel.get("cancellationReason"):
                 order["cancellationReason"] = cancel["cancellationReason"]
@@ -259,7 +295,9 @@ class OrderService:
                         "text": f"[item {item.get('id')}] {result.outcome}: {result.reason}",
                     }
                 )
-        new_state = domain.derive_order_state([ItemState(i["state"]) for i in order.get("productOrderItem", [])])
+        new_state = domain.derive_order_state(
+            [ItemState(i["state"]) for i in order.get("productOrderItem", [])]
+        )
         if held_notes:
             order["note"] = [*order.get("note", []), *held_notes]
         if new_state in domain.TERMINAL_ORDER_STATES:
@@ -275,7 +313,9 @@ class OrderService:
                 await events.order_event(session, "ProductOrderInformationRequiredEvent", order)
 
 
-def _set_states(order: dict[str, Any], state: OrderState, item_state: ItemState, *, only_open: bool = False) -> None:
+def _set_states(
+    order: dict[str, Any], state: OrderState, item_state: ItemState, *, only_open: bool = False
+) -> None:
     order["state"] = state.value
     for item in order.get("productOrderItem", []):
         if only_open and item.get("state") in domain.TERMINAL_ITEM_STATES:

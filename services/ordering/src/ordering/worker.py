@@ -16,7 +16,9 @@ log = logging.getLogger("ordering.worker")
 
 
 class FulfilmentWorker:
-    def __init__(self, service: OrderService, adapter: ProvisioningAdapter, *, poll_interval: float, batch_size: int) -> None:
+    def __init__(
+        self, service: OrderService, adapter: ProvisioningAdapter, *, poll_interval: float, batch_size: int
+    ) -> None:
         self.service = service
         self.adapter = adapter
         self.poll_interval = poll_interval

@@ -63,7 +63,10 @@ class TestCreate:
             "ProductOrderCreateEvent",
             "ProductOrderStateChangeEvent",
         ]
-        assert [e["payload"]["event"]["productOrder"]["state"] for e in events] == ["acknowledged", "inProgress"]
+        assert [e["payload"]["event"]["productOrder"]["state"] for e in events] == [
+            "acknowledged",
+            "inProgress",
+        ]
         assert {e["topic"] for e in events} == {"tmf622.productOrder"}
         assert {e["key"] for e in events} == {order["id"]}
         assert {e["payload"]["correlationId"] for e in events} == {"corr-7"}
@@ -90,12 +93,19 @@ class TestCreate:
         assert "orderTotalPrice" not in order
 
     async def test_conformance_kit_minimal_order_gets_201_with_state(self, client: httpx.AsyncClient) -> None:
-        body = {"productOrderItem": [{"id": "123", "action": "add"}], "relatedParty": [{"id": "456-dd-df45", "@referredType": "Individual"}]}
+        body = {
+            "productOrderItem": [{"id": "123", "action": "add"}],
+            "relatedParty": [{"id": "456-dd-df45", "@referredType": "Individual"}],
+        }
         order = await create(client, body)
         assert set(order) >= {"productOrderItem", "href", "id", "orderDate", "relatedParty", "state"}
 
-    async def test_malformed_json_is_400_and_stores_nothing(self, client: httpx.AsyncClient, app: FastAPI) -> None:
-        response = await client.post(ORDERS, content=b'{"productOrderItem": [', headers={"Content-Type": "application/json"})
+    async def test_malformed_json_is_400_and_stores_nothing(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        response = await client.post(
+            ORDERS, content=b'{"productOrderItem": [', headers={"Content-Type": "application/json"}
+        )
         assert_tmf_error(response, 400)
         assert await count_orders(app) == 0
 
@@ -114,7 +124,9 @@ class TestCreate:
         assert_tmf_error(await client.post(ORDERS, json=body), 413)
         assert await count_orders(app) == 0
 
-    async def test_idempotency_key_replays_the_first_response(self, client: httpx.AsyncClient, app: FastAPI) -> None:
+    async def test_idempotency_key_replays_the_first_response(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
         headers = {"Idempotency-Key": "order-abc"}
         first, second = await asyncio.gather(
             client.post(ORDERS, json=broadband_order(), headers=headers),
@@ -165,10 +177,15 @@ class TestList:
         both = await client.get(ORDERS, params={"relatedParty.id": "C1,C2", "fields": "id"})
         assert len(both.json()) == 4 and all(set(o) <= {"id", "href"} for o in both.json())
 
-        offering = await client.get(ORDERS, params={"productOrderItem.productOffering.id": "PO-ROUTER-WIFI6", "billingAccount.id": "B3"})
+        offering = await client.get(
+            ORDERS,
+            params={"productOrderItem.productOffering.id": "PO-ROUTER-WIFI6", "billingAccount.id": "B3"},
+        )
         assert [o["id"] for o in offering.json()] == [ids[3]]
 
-        exact = await client.get(ORDERS, params={"orderDate": (await client.get(f"{ORDERS}/{ids[2]}")).json()["orderDate"]})
+        exact = await client.get(
+            ORDERS, params={"orderDate": (await client.get(f"{ORDERS}/{ids[2]}")).json()["orderDate"]}
+        )
         assert [o["id"] for o in exact.json()] == [ids[2]]
 
     async def test_date_operators(self, client: httpx.AsyncClient) -> None:
@@ -181,7 +198,14 @@ class TestList:
 
     @pytest.mark.parametrize(
         "params",
-        [{"colour": "red"}, {"state.between": "x"}, {"limit": "-1"}, {"offset": "abc"}, {"orderDate.gt": "yesterday"}, {"sort": "nope"}],
+        [
+            {"colour": "red"},
+            {"state.between": "x"},
+            {"limit": "-1"},
+            {"offset": "abc"},
+            {"orderDate.gt": "yesterday"},
+            {"sort": "nope"},
+        ],
     )
     async def test_bad_queries_are_400(self, client: httpx.AsyncClient, params: dict[str, str]) -> None:
         assert_tmf_error(await client.get(ORDERS, params=params), 400)
@@ -250,9 +274,13 @@ class TestPatch:
             (b'{"state": "completed"}', "application/merge-patch+json", 409),
         ],
     )
-    async def test_bad_patches(self, client: httpx.AsyncClient, content: bytes, ctype: str, status: int) -> None:
+    async def test_bad_patches(
+        self, client: httpx.AsyncClient, content: bytes, ctype: str, status: int
+    ) -> None:
         order = await create(client)
-        response = await client.patch(f"{ORDERS}/{order['id']}", content=content, headers={"Content-Type": ctype})
+        response = await client.patch(
+            f"{ORDERS}/{order['id']}", content=content, headers={"Content-Type": ctype}
+        )
         assert_tmf_error(response, status)
         assert (await client.get(f"{ORDERS}/{order['id']}")).json() == order
 
@@ -265,11 +293,19 @@ class TestFulfilment:
         assert done["state"] == "completed"
         assert {i["state"] for i in done["productOrderItem"]} == {"completed"}
         assert done["completionDate"].endswith("Z")
-        states = [e["payload"]["event"]["productOrder"]["state"] for e in await outbox(app) if e["payload"]["eventType"] == "ProductOrderStateChangeEvent"]
+        states = [
+            e["payload"]["event"]["productOrder"]["state"]
+            for e in await outbox(app)
+            if e["payload"]["eventType"] == "ProductOrderStateChangeEvent"
+        ]
         assert states == ["inProgress", "completed"]
 
-    @pytest.mark.parametrize("settings_overrides", [{"provisioning_fallout_rate": 1.0, "provisioning_seed": 1}])
-    async def test_fallout_holds_the_order_and_patch_retries_it(self, client: httpx.AsyncClient, app: FastAPI) -> None:
+    @pytest.mark.parametrize(
+        "settings_overrides", [{"provisioning_fallout_rate": 1.0, "provisioning_seed": 1}]
+    )
+    async def test_fallout_holds_the_order_and_patch_retries_it(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
         order = await create(client)
         await run_worker(app)
         held = (await client.get(f"{ORDERS}/{order['id']}")).json()
@@ -282,7 +318,9 @@ class TestFulfilment:
         assert (await client.get(f"{ORDERS}/{order['id']}")).json()["state"] == "completed"
 
     @pytest.mark.parametrize("settings_overrides", [{"provisioning_pending_rate": 1.0}])
-    async def test_waiting_on_customer_emits_information_required(self, client: httpx.AsyncClient, app: FastAPI) -> None:
+    async def test_waiting_on_customer_emits_information_required(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
         await create(client)
         await run_worker(app)
         types = [e["payload"]["eventType"] for e in await outbox(app)]
@@ -300,7 +338,10 @@ class TestFulfilment:
 class TestCancel:
     async def test_cancellation_runs_to_cancelled(self, client: httpx.AsyncClient, app: FastAPI) -> None:
         order = await create(client)
-        response = await client.post(f"{BASE}/cancelProductOrder", json={"productOrder": {"id": order["id"]}, "cancellationReason": "Moved house"})
+        response = await client.post(
+            f"{BASE}/cancelProductOrder",
+            json={"productOrder": {"id": order["id"]}, "cancellationReason": "Moved house"},
+        )
         assert response.status_code == 201, response.text
         cancel = response.json()
         assert cancel["state"] == "inProgress"
@@ -313,14 +354,26 @@ class TestCancel:
         assert cancelled["state"] == "cancelled" and cancelled["cancellationReason"] == "Moved house"
         done = (await client.get(f"{BASE}/cancelProductOrder/{cancel['id']}")).json()
         assert done["state"] == "done" and done["effectiveCancellationDate"]
-        order_states = [e["payload"]["event"]["productOrder"]["state"] for e in await outbox(app) if e["payload"]["eventType"] == "ProductOrderStateChangeEvent"]
+        order_states = [
+            e["payload"]["event"]["productOrder"]["state"]
+            for e in await outbox(app)
+            if e["payload"]["eventType"] == "ProductOrderStateChangeEvent"
+        ]
         assert order_states[-3:] == ["assessingCancellation", "pendingCancellation", "cancelled"]
-        cancel_types = [e["payload"]["eventType"] for e in await outbox(app) if e["topic"] == "tmf622.cancelProductOrder"]
-        assert cancel_types == ["CancelProductOrderCreateEvent", "CancelProductOrderStateChangeEvent", "CancelProductOrderStateChangeEvent"]
+        cancel_types = [
+            e["payload"]["eventType"] for e in await outbox(app) if e["topic"] == "tmf622.cancelProductOrder"
+        ]
+        assert cancel_types == [
+            "CancelProductOrderCreateEvent",
+            "CancelProductOrderStateChangeEvent",
+            "CancelProductOrderStateChangeEvent",
+        ]
         listed = await client.get(f"{BASE}/cancelProductOrder", params={"productOrder.id": order["id"]})
         assert [c["id"] for c in listed.json()] == [cancel["id"]]
 
-    async def test_cancel_of_completed_order_is_refused_with_reason(self, client: httpx.AsyncClient, app: FastAPI) -> None:
+    async def test_cancel_of_completed_order_is_refused_with_reason(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
         order = await create(client)
         await run_worker(app)
         response = await client.post(f"{BASE}/cancelProductOrder", json={"productOrder": {"id": order["id"]}})
@@ -331,14 +384,19 @@ class TestCancel:
         assert (await client.get(f"{ORDERS}/{order['id']}")).json()["state"] == "completed"
 
     async def test_cancel_unknown_order_is_404(self, client: httpx.AsyncClient) -> None:
-        assert_tmf_error(await client.post(f"{BASE}/cancelProductOrder", json={"productOrder": {"id": "nope"}}), 404)
+        assert_tmf_error(
+            await client.post(f"{BASE}/cancelProductOrder", json={"productOrder": {"id": "nope"}}), 404
+        )
         assert_tmf_error(await client.get(f"{BASE}/cancelProductOrder/nope"), 404)
 
 
 class TestEventContracts:
-    async def test_every_emitted_event_matches_its_published_schema(self, client: httpx.AsyncClient, app: FastAPI) -> None:
+    async def test_every_emitted_event_matches_its_published_schema(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
         """The producer side of contracts/: consumers validate against the same files."""
         import jsonschema
+
         from switchboard_kit.export import REPO_ROOT
 
         order = await create(client)
@@ -349,7 +407,13 @@ class TestEventContracts:
         seen = set()
         for event in await outbox(app):
             payload = event["payload"]
-            schema = json.loads((REPO_ROOT / "contracts" / "events" / f"{payload['eventType']}.schema.json").read_text())
+            schema = json.loads(
+                (REPO_ROOT / "contracts" / "events" / f"{payload['eventType']}.schema.json").read_text()
+            )
             jsonschema.validate(payload, schema)
             seen.add(payload["eventType"])
-        assert {"ProductOrderCreateEvent", "ProductOrderAttributeValueChangeEvent", "CancelProductOrderCreateEvent"} <= seen
+        assert {
+            "ProductOrderCreateEvent",
+            "ProductOrderAttributeValueChangeEvent",
+            "CancelProductOrderCreateEvent",
+        } <= seen

@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 import pytest
+
 from ordering.catalog import Catalog, CharacteristicSpec, UnknownOffering
 from ordering.domain import (
     ALLOWED_CANCEL_TRANSITIONS,

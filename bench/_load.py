@@ -1,0 +1,183 @@
+"""A small closed-loop HTTP/1.1 load generator for the benchmarks.
+
+Each client owns one keep-alive connection and sends its next request as soon as the previous
+response has been read. Requests are pre-encoded bytes and responses are parsed just enough to
+find their end, so the generator costs a few tens of microseconds per request: on a two-core
+machine it shares the CPU with the server and PostgreSQL, and httpx would cost several times
+more (its CPU share is reported with every run so the overhead stays visible).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def post_request(host: str, port: int, path: str, body: bytes, *, content_type: str = "application/json") -> bytes:
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {content_type}\r\n"
+        f"Accept: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+def get_request(host: str, port: int, path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: application/json\r\n\r\n".encode("latin-1")
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = -1
+    chunked = False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"transfer-encoding" and b"chunked" in value.lower():
+            chunked = True
+    if chunked:
+        parts = []
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            if size == 0:
+                await reader.readuntil(b"\r\n")
+                break
+            parts.append(await reader.readexactly(size))
+            await reader.readexactly(2)
+        return status, b"".join(parts)
+    return status, await reader.readexactly(length) if length > 0 else b""
+
+
+@dataclass
+class LoadResult:
+    """What one measured window produced: latencies in seconds of the requests completed in it."""
+
+    seconds: float
+    latencies: list[float]
+    statuses: dict[int, int]
+    client_cpu: float  # CPU seconds the load generator itself used during the window
+    server_cpu: float  # CPU seconds of the server process tree during the window
+    machine_busy: float  # fraction of all cores busy during the window (whole machine)
+    sample_error: str | None = None
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def throughput(self) -> float:
+        return self.count / self.seconds
+
+    def percentile(self, q: float) -> float:
+        return percentile(self.latencies, q)
+
+    @property
+    def errors(self) -> int:
+        return sum(n for status, n in self.statuses.items() if not 200 <= status < 300)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def _tree_cpu(pid: int) -> float:
+    """utime + stime (seconds) of a process and all its descendants (uvicorn --workers N forks)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    stats: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()
+        ppid = int(fields[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+        stats[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += stats.get(current, 0.0)
+        todo.extend(children.get(current, []))
+    return total
+
+
+def _machine_ticks() -> tuple[int, int]:
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+async def run_load(
+    host: str,
+    port: int,
+    requests: Sequence[bytes],
+    *,
+    concurrency: int,
+    duration: float,
+    warmup: float,
+    server_pid: int | None = None,
+) -> LoadResult:
+    """Closed loop: ``concurrency`` connections, ``warmup`` seconds discarded, then ``duration`` measured.
+
+    Requests are taken round-robin from ``requests``. A request counts when it completes inside
+    the measured window; its latency runs from the first byte written to the last byte read.
+    """
+    connections = [await asyncio.open_connection(host, port) for _ in range(concurrency)]
+    loop = asyncio.get_running_loop()
+    start = loop.time() + warmup
+    end = start + duration
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    next_index = 0
+    perf = time.perf_counter
+
+    async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal next_index
+        while loop.time() < end:
+            request = requests[next_index % len(requests)]
+            next_index += 1
+            t0 = perf()
+            writer.write(request)
+            status, _ = await _read_response(reader)
+            t1 = perf()
+            now = loop.time()
+            if start <= now <= end:
+                latencies.append(t1 - t0)
+                statuses[status] = statuses.get(status, 0) + 1
+
+    async def measure() -> tuple[float, float, float, float]:
+        await asyncio.sleep(max(0.0, start - loop.time()))
+        c0, s0, m0 = time.process_time(), _tree_cpu(server_pid) if server_pid else 0.0, _machine_ticks()
+        await asyncio.sleep(max(0.0, end - loop.time()))
+        c1, s1, m1 = time.process_time(), _tree_cpu(server_pid) if server_pid else 0.0, _machine_ticks()
+        busy = (m1[0] - m0[0]) / max(1, m1[1] - m0[1])
+        return c1 - c0, s1 - s0, busy, duration
+
+    try:
+        tasks = [asyncio.create_task(client(r, w)) for r, w in connections]
+        client_cpu, server_cpu, busy, seconds = await measure()
+        await asyncio.gather(*tasks)
+    finally:
+        for _, writer in connections:
+            writer.close()
+    return LoadResult(seconds, latencies, statuses, client_cpu, server_cpu, busy)

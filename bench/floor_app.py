@@ -1,0 +1,55 @@
+"""The floor for the POST productOrder benchmark: the least a TMF622 create can do.
+
+FastAPI validates the body as ``tmf622.ProductOrder_Create`` (pydantic), the handler adds an id and
+inserts the document as JSONB with asyncpg, one row per transaction (autocommit), and returns it.
+No catalogue validation, pricing, state machine, outbox, idempotency or SQLAlchemy. Run it with
+``uvicorn --factory floor_app:create_app`` and ``FLOOR_DATABASE_URL`` (a SQLAlchemy or libpq URL);
+the table ``bench_floor_order`` must exist (bench_ordering.py creates it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import orjson
+from fastapi import FastAPI, Request, Response
+from tmf_models import tmf622
+
+PATH = "/tmf-api/productOrderingManagement/v4/productOrder"
+INSERT = "INSERT INTO bench_floor_order (id, doc) VALUES ($1, $2::jsonb)"
+
+
+def create_app() -> FastAPI:
+    dsn = os.environ["FLOOR_DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
+    # The same connection budget as the service's SQLAlchemy pool (pool_size + max_overflow).
+    min_size = int(os.environ.get("FLOOR_POOL_SIZE", "10"))
+    max_size = min_size + int(os.environ.get("FLOOR_MAX_OVERFLOW", "10"))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+        try:
+            yield
+        finally:
+            await app.state.pool.close()
+
+    app = FastAPI(title="POST productOrder floor", lifespan=lifespan)
+
+    @app.post(PATH, status_code=201)
+    async def create_product_order(body: tmf622.ProductOrder_Create, request: Request) -> Response:
+        order_id = str(uuid.uuid4())
+        doc = {"id": order_id, **body.model_dump(mode="json", by_alias=True, exclude_unset=True)}
+        payload = orjson.dumps(doc)
+        async with request.app.state.pool.acquire() as conn:
+            await conn.execute(INSERT, order_id, payload.decode())
+        return Response(payload, status_code=201, media_type="application/json")
+
+    @app.get("/health/live")
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
