@@ -23,3 +23,18 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real Kafka-protocol broker (tansu, in memory) on a free port for the whole run."""
+    import asyncio
+
+    from switchboard_kit import infra
+
+    instance = infra.Broker(log_path=Path(tmp_path_factory.mktemp("broker")) / "tansu.log")
+    asyncio.run(instance.start())
+    try:
+        yield instance
+    finally:
+        asyncio.run(instance.stop())
