@@ -88,14 +88,14 @@ async def record_events(
     return written
 
 
-async def consume_all(bootstrap: str, topic: str, expected: int, timeout: float = 30) -> list[Any]:
+async def consume_all(bootstrap: str, topic: str, expected: int, limit_s: float = 30) -> list[Any]:
     kafka = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=f"t-{uuid.uuid4()}"
     )
     await kafka.start()
     got: list[Any] = []
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(limit_s):
             while len(got) < expected:
                 for messages in (await kafka.getmany(timeout_ms=500)).values():
                     got.extend(messages)
@@ -104,10 +104,10 @@ async def consume_all(bootstrap: str, topic: str, expected: int, timeout: float 
     return got
 
 
-async def drain(relay: OutboxRelay, engine: AsyncEngine, timeout: float = 30) -> None:
+async def drain(relay: OutboxRelay, engine: AsyncEngine, limit_s: float = 30) -> None:
     task = asyncio.create_task(relay.run())
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(limit_s):
             while True:
                 async with engine.connect() as conn:
                     left = (
@@ -208,7 +208,7 @@ class Listener:
             uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
         )
         task = asyncio.create_task(server.serve())
-        while not server.started:
+        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
             await asyncio.sleep(0.01)
         try:
             yield
