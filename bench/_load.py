@@ -14,11 +14,13 @@ import os
 import statistics
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 
-def post_request(host: str, port: int, path: str, body: bytes, *, content_type: str = "application/json") -> bytes:
+def post_request(
+    host: str, port: int, path: str, body: bytes, *, content_type: str = "application/json"
+) -> bytes:
     head = (
         f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {content_type}\r\n"
         f"Accept: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -64,9 +66,8 @@ class LoadResult:
     statuses: dict[int, int]
     client_cpu: float  # CPU seconds the load generator itself used during the window
     server_cpu: float  # CPU seconds of the server process tree during the window
+    db_cpu: float  # CPU seconds of the PostgreSQL backends connected to the bench database
     machine_busy: float  # fraction of all cores busy during the window (whole machine)
-    sample_error: str | None = None
-    extra: dict[str, float] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
@@ -78,6 +79,16 @@ class LoadResult:
 
     def percentile(self, q: float) -> float:
         return percentile(self.latencies, q)
+
+    def per_request(self, cpu_seconds: float) -> float:
+        return cpu_seconds / max(1, self.count)
+
+    def summary(self) -> str:
+        return (
+            f"{self.throughput:7.0f} req/s  p50 {self.percentile(50) * 1e3:6.1f} ms  p99 {self.percentile(99) * 1e3:6.1f} ms"
+            f"  CPU/req app {self.per_request(self.server_cpu) * 1e3:.2f} ms, db {self.per_request(self.db_cpu) * 1e3:.2f} ms"
+            f"  machine busy {self.machine_busy:.0%}  load generator {self.client_cpu / self.seconds:.0%} of a core"
+        )
 
     @property
     def errors(self) -> int:
@@ -97,11 +108,16 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def _tree_cpu(pid: int) -> float:
-    """utime + stime (seconds) of a process and all its descendants (uvicorn --workers N forks)."""
+def _cpu_snapshot(pid: int | None, database: str | None) -> tuple[float, float]:
+    """utime + stime (seconds) of a process with all its descendants (uvicorn --workers N forks),
+    and of the local PostgreSQL backends connected to ``database`` (pooled: they live all along).
+    Other databases' backends (the machine is shared) and the server's own background processes
+    (WAL writer, checkpointer) are left out."""
+    marker = f" {database} ".encode() if database else None
     ticks = os.sysconf("SC_CLK_TCK")
     children: dict[int, list[int]] = {}
     stats: dict[int, float] = {}
+    postgres = 0.0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -112,13 +128,21 @@ def _tree_cpu(pid: int) -> float:
         fields = raw[raw.rindex(")") + 2 :].split()
         ppid = int(fields[1])
         children.setdefault(ppid, []).append(int(entry.name))
-        stats[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
-    total, todo = 0.0, [pid]
+        cpu = (int(fields[11]) + int(fields[12])) / ticks
+        stats[int(entry.name)] = cpu
+        if marker and raw[raw.index("(") + 1 : raw.rindex(")")] == "postgres":
+            try:
+                title = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if marker in title:
+                postgres += cpu
+    total, todo = 0.0, [pid] if pid else []
     while todo:
         current = todo.pop()
         total += stats.get(current, 0.0)
         todo.extend(children.get(current, []))
-    return total
+    return total, postgres
 
 
 def _machine_ticks() -> tuple[int, int]:
@@ -136,6 +160,7 @@ async def run_load(
     duration: float,
     warmup: float,
     server_pid: int | None = None,
+    database: str | None = None,
 ) -> LoadResult:
     """Closed loop: ``concurrency`` connections, ``warmup`` seconds discarded, then ``duration`` measured.
 
@@ -167,17 +192,17 @@ async def run_load(
 
     async def measure() -> tuple[float, float, float, float]:
         await asyncio.sleep(max(0.0, start - loop.time()))
-        c0, s0, m0 = time.process_time(), _tree_cpu(server_pid) if server_pid else 0.0, _machine_ticks()
+        c0, (s0, d0), m0 = time.process_time(), _cpu_snapshot(server_pid, database), _machine_ticks()
         await asyncio.sleep(max(0.0, end - loop.time()))
-        c1, s1, m1 = time.process_time(), _tree_cpu(server_pid) if server_pid else 0.0, _machine_ticks()
+        c1, (s1, d1), m1 = time.process_time(), _cpu_snapshot(server_pid, database), _machine_ticks()
         busy = (m1[0] - m0[0]) / max(1, m1[1] - m0[1])
-        return c1 - c0, s1 - s0, busy, duration
+        return c1 - c0, s1 - s0, d1 - d0, busy
 
     try:
         tasks = [asyncio.create_task(client(r, w)) for r, w in connections]
-        client_cpu, server_cpu, busy, seconds = await measure()
+        client_cpu, server_cpu, db_cpu, busy = await measure()
         await asyncio.gather(*tasks)
     finally:
         for _, writer in connections:
             writer.close()
-    return LoadResult(seconds, latencies, statuses, client_cpu, server_cpu, busy)
+    return LoadResult(duration, latencies, statuses, client_cpu, server_cpu, db_cpu, busy)

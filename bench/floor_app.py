@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import orjson
 from fastapi import FastAPI, Request, Response
+
 from tmf_models import tmf622
 
 PATH = "/tmf-api/productOrderingManagement/v4/productOrder"

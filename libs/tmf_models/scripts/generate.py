@@ -141,7 +141,9 @@ def check_generator_version() -> None:
     try:
         found = metadata.version("datamodel-code-generator")
     except metadata.PackageNotFoundError:
-        sys.exit(f"datamodel-code-generator is not installed; install datamodel-code-generator=={DMCG_VERSION}")
+        sys.exit(
+            f"datamodel-code-generator is not installed; install datamodel-code-generator=={DMCG_VERSION}"
+        )
     if found != DMCG_VERSION:
         sys.exit(
             f"datamodel-code-generator {found} found, but the committed models were generated with "
@@ -200,7 +202,9 @@ def v5_event_payloads(spec: Path) -> dict[str, tuple[str, str]]:
     schemas = doc["components"]["schemas"]
     result: dict[str, tuple[str, str]] = {}
     for event in listener_events(doc["paths"]):
-        payload_ref = next(part["properties"]["event"]["$ref"] for part in schemas[event]["allOf"] if "properties" in part)
+        payload_ref = next(
+            part["properties"]["event"]["$ref"] for part in schemas[event]["allOf"] if "properties" in part
+        )
         payload = schemas[payload_ref.rsplit("/", 1)[1]]
         ((prop, prop_schema),) = payload["properties"].items()
         result[event] = (prop, prop_schema["$ref"].rsplit("/", 1)[1])
@@ -225,7 +229,10 @@ def synthesize_events(
             "type": "object",
             "description": "The event data structure",
             "properties": {
-                prop: {"description": "The involved resource data for the event", "$ref": f"#/definitions/{resource}"}
+                prop: {
+                    "description": "The involved resource data for the event",
+                    "$ref": f"#/definitions/{resource}",
+                }
             },
         }
         added.append(event)
@@ -307,7 +314,8 @@ def run_codegen(source: Path, output: Path, header: str, external: dict[str, str
 
 
 CLASS_RE = re.compile(r"^class (\w+)\(", re.MULTILINE)
-IMPORTED_RE = re.compile(r"^from tmf_models\._generated\.common import \(?\s*([\w,\s]+?)\s*\)?$", re.MULTILINE)
+MODEL_RE = re.compile(r"^class (\w+)\(TMFModel\):", re.MULTILINE)
+IMPORTED_RE = re.compile(r"^from tmf_models\._generated\.common import (\([^)]*\)|[^\n]*)", re.MULTILINE)
 
 
 def restore_names(text: str, definitions: dict[str, Any]) -> str:
@@ -324,15 +332,31 @@ def restore_names(text: str, definitions: dict[str, Any]) -> str:
     return text
 
 
-def finish_module(text: str, events: list[str]) -> str:
+def finish_module(text: str, events: list[str], shared: set[str] | None = None) -> str:
     classes = CLASS_RE.findall(text)
     imported: list[str] = []
     for match in IMPORTED_RE.finditer(text):
-        imported += [n.strip() for n in match.group(1).split(",") if n.strip()]
+        imported += [n.strip() for n in match.group(1).strip("()").split(",") if n.strip()]
+    # Shared types the API defines but none of its models refers to (Error, the hub's
+    # EventSubscription...): import them too, so that e.g. tmf622.Error exists.
+    unreferenced = sorted((shared or set()) - set(imported))
+    if unreferenced:
+        first_class = text.index("\n\n\nclass ")
+        extra = f"\nfrom tmf_models._generated.common import {', '.join(unreferenced)}"
+        text = text[:first_class] + extra + text[first_class:]
+        imported += unreferenced
     missing = [e for e in events if e not in classes]
     if missing:
         raise SystemExit(f"events without a model: {missing}")
     lines = [text.rstrip("\n"), ""]
+    models = MODEL_RE.findall(text)
+    if models:
+        # Models that refer to classes defined further down are built on first use, and
+        # until then their ``model_fields`` hold forward references. Services read
+        # ``model_fields`` (TMF630 filters), so resolve everything at import.
+        lines += ["", "for _model in ("]
+        lines += [f"    {m}," for m in models]
+        lines += ["):", "    _model.model_rebuild()"]
     if events:
         lines += [
             "",
@@ -390,14 +414,17 @@ def generate(output_dir: Path) -> list[Path]:
             sources = [(api.spec, specs_dir / api.spec)]
             if api.v5_events_from:
                 v5 = specs_dir / api.v5_events_from
-                synthesize_events(definitions, v5, template, f"event named by {Path(api.v5_events_from).name}")
-                events += [e for e in listener_events(yaml.safe_load(v5.read_text(encoding="utf-8"))["paths"])]
+                synthesize_events(
+                    definitions, v5, template, f"event named by {Path(api.v5_events_from).name}"
+                )
+                events += list(listener_events(yaml.safe_load(v5.read_text(encoding="utf-8"))["paths"]))
                 sources.append((api.v5_events_from, v5))
             apply_patches(api.module, definitions)
             shared = {
                 n
                 for n in COMMON_NAMES
-                if n in definitions and strip_descriptions(definitions[n]) == strip_descriptions(common_defs[n])
+                if n in definitions
+                and strip_descriptions(definitions[n]) == strip_descriptions(common_defs[n])
             }
             schema = {
                 "definitions": {
@@ -415,7 +442,7 @@ def generate(output_dir: Path) -> list[Path]:
                 {"common.json": "tmf_models._generated.common"},
             )
             text = restore_names(text, definitions)
-            written.append(write(output_dir / f"{api.module}.py", finish_module(text, events)))
+            written.append(write(output_dir / f"{api.module}.py", finish_module(text, events, shared)))
 
     written.append(
         write(
@@ -433,10 +460,12 @@ def write(path: Path, text: str) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="output folder (default: %(default)s)")
+    parser.add_argument(
+        "--output", type=Path, default=DEFAULT_OUTPUT, help="output folder (default: %(default)s)"
+    )
     args = parser.parse_args(argv)
-    for path in generate(args.output):
-        print(f"wrote {path}")
+    for _path in generate(args.output):
+        pass
     return 0
 
 

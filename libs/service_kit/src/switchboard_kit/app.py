@@ -15,8 +15,11 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from tmf_models import common
 
 from . import db, logs
 from .errors import ApiError
@@ -74,6 +77,25 @@ _HTTP_CODES = {
 }
 
 
+# 22021 character_not_in_repertoire (NUL in text), 22P05 untranslatable_character (\\u0000 in jsonb).
+_BAD_TEXT_SQLSTATES = frozenset({"22021", "22P05"})
+
+# Hub routes answer these with a TMF Error (FastAPI's own 422 never happens: validation errors are 400).
+_HUB_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": common.Error, "description": description}
+    for status, description in ((400, "Bad Request"), (404, "Not Found"), (422, "Unprocessable Entity"))
+}
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        route_methods = getattr(route, "methods", None)
+        if route_methods and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route_methods
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -93,7 +115,21 @@ def install_error_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else None
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"No resource at {request.url.path}"
-        return _error_response(exc.status_code, code, detail or code, None, getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            # Starlette names only the first route that matched the path; Allow must list every method.
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+        return _error_response(exc.status_code, code, detail or code, None, headers)
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if getattr(exc.orig, "sqlstate", None) in _BAD_TEXT_SQLSTATES:
+            # Only client text reaches PostgreSQL with a NUL character (path, query or JSON body).
+            return _error_response(
+                400, "invalidRequest", "Invalid character", "Text must not contain the NUL character (\\u0000)"
+            )
+        log.exception("database error")
+        return _error_response(500, "internalError", "Internal error")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -171,7 +207,7 @@ def create_service_app(
     install_error_handlers(app)
     for router in routers:
         app.include_router(router, prefix=base_path)
-    app.include_router(hub_router(metadata_tables, base_url), prefix=base_path)
+    app.include_router(hub_router(metadata_tables, base_url), prefix=base_path, responses=_HUB_ERRORS)
 
     @app.get("/health/live", tags=["health"])
     async def live() -> dict[str, str]:

@@ -14,17 +14,10 @@ The generated modules import ``TMFModel`` and ``AwareDatetime`` from here (see
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    PlainSerializer,
-    ValidatorFunctionWrapHandler,
-    WrapValidator,
-)
-from pydantic import AwareDatetime as _PydanticAwareDatetime
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, WithJsonSchema
+from pydantic_core import CoreSchema, core_schema
 
 __all__ = ["AwareDatetime", "TMFModel", "format_datetime"]
 
@@ -43,14 +36,8 @@ class TMFModel(BaseModel):
     )
 
 
-def _validate_datetime(value: Any, handler: ValidatorFunctionWrapHandler) -> datetime:
-    # Pydantic's lax mode reads numbers as Unix timestamps; a TMF date-time is a string.
-    if not isinstance(value, str | datetime):
-        raise PydanticCustomError("datetime_type", "Input should be an RFC 3339 date-time string")
-    parsed: datetime = handler(value)
-    if parsed.utcoffset():
-        parsed = parsed.astimezone(UTC)
-    return parsed
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
 
 
 def format_datetime(value: datetime) -> str:
@@ -60,25 +47,58 @@ def format_datetime(value: datetime) -> str:
     anything finer with six, so ``…:00Z``, ``…:00.123Z`` and ``…:00.123456Z`` round-trip
     unchanged. (``.000Z`` comes back as ``Z``, ``.1Z`` as ``.100Z``: same instant.)
     """
-    if value.tzinfo is None:
+    offset = value.utcoffset()
+    if offset is None:
         raise ValueError("naive datetime: TMF date-times need an offset")
-    if value.utcoffset():
+    if offset:
         value = value.astimezone(UTC)
+    # isoformat() of an aware datetime: YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00 (fixed positions).
+    text = value.isoformat()
     micro = value.microsecond
     if micro == 0:
-        spec = "seconds"
-    elif micro % 1000 == 0:
-        spec = "milliseconds"
-    else:
-        spec = "microseconds"
-    return value.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+        return text[:19] + "Z"
+    if micro % 1000 == 0:
+        return text[:23] + "Z"
+    return text[:26] + "Z"
+
+
+class _RFC3339DateTime:
+    """Core schema of ``AwareDatetime``; the common case (a UTC string) runs without Python code.
+
+    Pydantic's lax datetime reads numbers as Unix timestamps and its strict one refuses
+    strings from Python dicts, so the schema spells out what a TMF date-time is: a string
+    (or, from Python, a datetime) with an offset. UTC values are kept as parsed; other
+    offsets are converted to UTC. Output goes through ``format_datetime``.
+    """
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        string = core_schema.str_schema(strict=True)
+
+        def parsed(tz: int | Literal["aware"]) -> CoreSchema:
+            return core_schema.union_schema(
+                [
+                    core_schema.chain_schema([string, core_schema.datetime_schema(tz_constraint=tz)]),
+                    core_schema.datetime_schema(strict=True, tz_constraint=tz),
+                ],
+                mode="left_to_right",
+            )
+
+        return core_schema.union_schema(
+            [parsed(0), core_schema.no_info_after_validator_function(_to_utc, parsed("aware"))],
+            mode="left_to_right",
+            custom_error_type="tmf_datetime",
+            custom_error_message="Input should be an RFC 3339 date-time string with an offset",
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                format_datetime, return_schema=core_schema.str_schema(), when_used="json"
+            ),
+        )
 
 
 #: The type of every ``format: date-time`` attribute. Named like pydantic's
-#: ``AwareDatetime`` because the generator writes that name; it requires an offset
-#: like pydantic's, and also refuses numbers, normalises to UTC and emits ``Z``.
+#: ``AwareDatetime`` because the generator writes that name; like it, it requires an
+#: offset, and in addition it refuses numbers, stores UTC and emits ``Z``.
 AwareDatetime = Annotated[
-    _PydanticAwareDatetime,
-    WrapValidator(_validate_datetime),
-    PlainSerializer(format_datetime, return_type=str, when_used="json"),
+    datetime,
+    _RFC3339DateTime(),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
 ]

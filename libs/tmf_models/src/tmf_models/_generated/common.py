@@ -302,6 +302,20 @@ class TimePeriod(TMFModel):
     ] = None
 
 
+for _model in (
+    Characteristic,
+    EntityRef,
+    Error,
+    EventSubscription,
+    EventSubscriptionInput,
+    Money,
+    Note,
+    Quantity,
+    RelatedParty,
+    TimePeriod,
+):
+    _model.model_rebuild()
+
 __all__ = [
     "Characteristic",
     "EntityRef",

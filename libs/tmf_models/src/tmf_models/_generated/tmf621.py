@@ -10,6 +10,7 @@ from typing import Annotated
 from pydantic import Field, StrictStr
 from tmf_models._base import AwareDatetime, TMFModel
 from tmf_models._generated.common import Quantity, RelatedParty, TimePeriod
+from tmf_models._generated.common import EntityRef, Error, EventSubscription, EventSubscriptionInput
 
 
 class Attachment(TMFModel):
@@ -1268,6 +1269,33 @@ class TroubleTicket_Update(TMFModel):
     ] = None
 
 
+for _model in (
+    Attachment,
+    AttachmentRef,
+    AttachmentRefOrValue,
+    ChannelRef,
+    Note,
+    RelatedEntity,
+    StatusChange,
+    TroubleTicket,
+    TroubleTicketAttributeValueChangeEvent,
+    TroubleTicketAttributeValueChangeEventPayload,
+    TroubleTicket_Create,
+    TroubleTicketCreateEvent,
+    TroubleTicketCreateEventPayload,
+    TroubleTicketDeleteEvent,
+    TroubleTicketDeleteEventPayload,
+    TroubleTicketInformationRequiredEvent,
+    TroubleTicketInformationRequiredEventPayload,
+    TroubleTicketRelationship,
+    TroubleTicketResolvedEvent,
+    TroubleTicketResolvedEventPayload,
+    TroubleTicketStatusChangeEvent,
+    TroubleTicketStatusChangeEventPayload,
+    TroubleTicket_Update,
+):
+    _model.model_rebuild()
+
 #: eventType name -> envelope model, for every event the API names.
 EVENT_TYPES: dict[str, type[TMFModel]] = {
     "TroubleTicketCreateEvent": TroubleTicketCreateEvent,
@@ -1284,6 +1312,10 @@ __all__ = [
     "AttachmentRefOrValue",
     "ChannelRef",
     "EVENT_TYPES",
+    "EntityRef",
+    "Error",
+    "EventSubscription",
+    "EventSubscriptionInput",
     "Note",
     "Quantity",
     "RelatedEntity",

@@ -10,6 +10,7 @@ from typing import Annotated
 from pydantic import Field, StrictBool, StrictStr
 from tmf_models._base import AwareDatetime, TMFModel
 from tmf_models._generated.common import EntityRef, Money, RelatedParty, TimePeriod
+from tmf_models._generated.common import Error, EventSubscription, EventSubscriptionInput
 
 
 class AccountRef(TMFModel):
@@ -1148,6 +1149,37 @@ class RefundStatusExampleType(StrEnum):
     done = "done"
 
 
+for _model in (
+    AccountRef,
+    ChannelRef,
+    Payment,
+    PaymentAttributeValueChangeEvent,
+    PaymentAttributeValueChangeEventPayload,
+    Payment_Create,
+    PaymentCreateEvent,
+    PaymentCreateEventPayload,
+    PaymentDeleteEvent,
+    PaymentDeleteEventPayload,
+    PaymentItem,
+    PaymentMethod,
+    PaymentMethodRef,
+    PaymentMethodRefOrValue,
+    PaymentRef,
+    PaymentStateChangeEvent,
+    PaymentStateChangeEventPayload,
+    Refund,
+    RefundAttributeValueChangeEvent,
+    RefundAttributeValueChangeEventPayload,
+    Refund_Create,
+    RefundCreateEvent,
+    RefundCreateEventPayload,
+    RefundDeleteEvent,
+    RefundDeleteEventPayload,
+    RefundStateChangeEvent,
+    RefundStateChangeEventPayload,
+):
+    _model.model_rebuild()
+
 #: eventType name -> envelope model, for every event the API names.
 EVENT_TYPES: dict[str, type[TMFModel]] = {
     "PaymentCreateEvent": PaymentCreateEvent,
@@ -1165,6 +1197,9 @@ __all__ = [
     "ChannelRef",
     "EVENT_TYPES",
     "EntityRef",
+    "Error",
+    "EventSubscription",
+    "EventSubscriptionInput",
     "Money",
     "Payment",
     "PaymentAttributeValueChangeEvent",

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from pydantic import Field, StrictBool, StrictFloat, StrictStr
 from tmf_models._base import AwareDatetime, TMFModel
 from tmf_models._generated.common import Money, Quantity, TimePeriod
+from tmf_models._generated.common import Characteristic, EntityRef, Error, EventSubscription, EventSubscriptionInput
 
 
 class AccountBalance(TMFModel):
@@ -1359,6 +1360,39 @@ class TaxItem(TMFModel):
     ] = None
 
 
+for _model in (
+    AccountBalance,
+    AppliedBillingRateCharacteristic,
+    AppliedBillingTaxRate,
+    AppliedCustomerBillingRate,
+    AppliedPayment,
+    Attachment,
+    AttachmentRef,
+    AttachmentRefOrValue,
+    BillRef,
+    BillingAccountRef,
+    CustomerBill,
+    CustomerBillCreateEvent,
+    CustomerBillCreateEventPayload,
+    CustomerBillOnDemand,
+    CustomerBillOnDemand_Create,
+    CustomerBillOnDemandCreateEvent,
+    CustomerBillOnDemandCreateEventPayload,
+    CustomerBillOnDemandStateChangeEvent,
+    CustomerBillOnDemandStateChangeEventPayload,
+    CustomerBillStateChangeEvent,
+    CustomerBillStateChangeEventPayload,
+    CustomerBill_Update,
+    FinancialAccountRef,
+    PaymentMethodRef,
+    PaymentRef,
+    ProductRef,
+    Reference,
+    RelatedPartyRef,
+    TaxItem,
+):
+    _model.model_rebuild()
+
 #: eventType name -> envelope model, for every event the API names.
 EVENT_TYPES: dict[str, type[TMFModel]] = {
     "CustomerBillCreateEvent": CustomerBillCreateEvent,
@@ -1378,6 +1412,7 @@ __all__ = [
     "AttachmentRefOrValue",
     "BillRef",
     "BillingAccountRef",
+    "Characteristic",
     "CustomerBill",
     "CustomerBillCreateEvent",
     "CustomerBillCreateEventPayload",
@@ -1391,6 +1426,10 @@ __all__ = [
     "CustomerBillStateChangeEventPayload",
     "CustomerBill_Update",
     "EVENT_TYPES",
+    "EntityRef",
+    "Error",
+    "EventSubscription",
+    "EventSubscriptionInput",
     "FinancialAccountRef",
     "Money",
     "PaymentMethodRef",
