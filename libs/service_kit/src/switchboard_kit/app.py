@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+
 from tmf_models import common
 
 from . import db, logs
@@ -77,7 +78,7 @@ _HTTP_CODES = {
 }
 
 
-# 22021 character_not_in_repertoire (NUL in text), 22P05 untranslatable_character (\\u0000 in jsonb).
+# 22021 character_not_in_repertoire (NUL in text), 22P05 untranslatable_character (\u0000 in jsonb).
 _BAD_TEXT_SQLSTATES = frozenset({"22021", "22P05"})
 
 # Hub routes answer these with a TMF Error (FastAPI's own 422 never happens: validation errors are 400).
@@ -126,7 +127,10 @@ def install_error_handlers(app: FastAPI) -> None:
         if getattr(exc.orig, "sqlstate", None) in _BAD_TEXT_SQLSTATES:
             # Only client text reaches PostgreSQL with a NUL character (path, query or JSON body).
             return _error_response(
-                400, "invalidRequest", "Invalid character", "Text must not contain the NUL character (\\u0000)"
+                400,
+                "invalidRequest",
+                "Invalid character",
+                "Text must not contain the NUL character (\\u0000)",
             )
         log.exception("database error")
         return _error_response(500, "internalError", "Internal error")

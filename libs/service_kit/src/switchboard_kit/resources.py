@@ -7,11 +7,21 @@ from typing import Any
 import orjson
 from fastapi import Response
 
-from .errors import PreconditionFailed
+from .errors import BadRequest, PreconditionFailed
 
 
 def etag(version: int) -> str:
     return f'W/"{version}"'
+
+
+def ensure_storable(doc: Any) -> None:
+    """400 for values the JSONB serializer cannot write: integers beyond 64 bits and unpaired UTF-16
+    surrogates, both of which Python's JSON parser accepts. (A NUL character is refused by PostgreSQL
+    itself; the app's error handler turns that into a 400.)"""
+    try:
+        orjson.dumps(doc)
+    except TypeError as exc:  # orjson.JSONEncodeError
+        raise BadRequest("Invalid JSON value", str(exc)) from exc
 
 
 def check_if_match(header: str | None, version: int) -> None:

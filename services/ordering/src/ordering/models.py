@@ -19,6 +19,8 @@ product_order = Table(
     Column("order_date", DateTime(timezone=True), nullable=False),
     Column("party_ids", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     Column("version", Integer, nullable=False, server_default=text("1")),
+    # The X-Correlation-ID of the request that created the order: events the worker emits later carry it.
+    Column("correlation_id", Text),
     # When the fulfilment worker should next look at the order; NULL when it has nothing to do.
     Column("next_action_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
@@ -40,6 +42,7 @@ cancel_product_order = Table(
     Column("state", Text, nullable=False),
     Column("order_id", Text, nullable=False),
     Column("version", Integer, nullable=False, server_default=text("1")),
+    Column("correlation_id", Text),
     Column("next_action_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_cancel_product_order_order_id", "order_id"),

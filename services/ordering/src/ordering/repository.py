@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from switchboard_kit.context import correlation_id
 from switchboard_kit.query import ListQuery
 
 from .models import cancel_product_order, product_order
@@ -62,6 +63,7 @@ class OrderRepository(DocumentRepository):
                 order_date=order_date,
                 party_ids=party_ids(doc),
                 next_action_at=next_action_at,
+                correlation_id=correlation_id.get(),
             )
         )
 
@@ -108,6 +110,7 @@ class CancelRepository(DocumentRepository):
                 state=doc["state"],
                 order_id=doc["productOrder"]["id"],
                 next_action_at=next_action_at,
+                correlation_id=correlation_id.get(),
             )
         )
 

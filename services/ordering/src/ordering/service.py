@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard_kit.errors import BadRequest, Conflict, NotFound
 from switchboard_kit.events import format_datetime, utc_now
 from switchboard_kit.patch import apply_patch
-from switchboard_kit.resources import check_if_match
+from switchboard_kit.resources import check_if_match, ensure_storable
 from tmf_models import tmf622
 
 from . import domain, events
@@ -31,7 +31,11 @@ EDITABLE_ITEM_STATES = frozenset({OrderState.HELD, OrderState.PENDING})
 
 
 def _dump(model: Any) -> dict[str, Any]:
-    result: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    # TMF v4 schemas allow no nulls: a null sent by a client means "absent" and is never echoed back.
+    result: dict[str, Any] = model.model_dump(
+        mode="json", by_alias=True, exclude_unset=True, exclude_none=True
+    )
+    ensure_storable(result)
     return result
 
 
@@ -188,7 +192,7 @@ class OrderService:
         doc = _dump(body)
         order_ref = doc.get("productOrder") or {}
         order_id = order_ref.get("id")
-        if not order_id:
+        if order_id is None:
             raise BadRequest("Missing productOrder.id", "cancelProductOrder needs productOrder.id")
         order_row = await OrderRepository(session).get(order_id, for_update=True)
         if order_row is None:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from switchboard_kit.app import Runtime
+from switchboard_kit.context import correlation_id
 from switchboard_kit.events import utc_now
 
 from .provisioning import ProvisioningAdapter
@@ -43,12 +44,20 @@ class FulfilmentWorker:
         worked = 0
         async with runtime.sessionmaker() as session, session.begin():
             for row in await CancelRepository(session).due(utc_now(), self.batch_size):
-                async with session.begin_nested():
-                    await self.service.advance_cancel(session, row)
+                token = correlation_id.set(row.correlation_id)
+                try:
+                    async with session.begin_nested():
+                        await self.service.advance_cancel(session, row)
+                finally:
+                    correlation_id.reset(token)
                 worked += 1
         async with runtime.sessionmaker() as session, session.begin():
             for row in await OrderRepository(session).due(utc_now(), self.batch_size):
-                async with session.begin_nested():
-                    await self.service.fulfil(session, row, self.adapter)
+                token = correlation_id.set(row.correlation_id)
+                try:
+                    async with session.begin_nested():
+                        await self.service.fulfil(session, row, self.adapter)
+                finally:
+                    correlation_id.reset(token)
                 worked += 1
         return worked

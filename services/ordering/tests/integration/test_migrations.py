@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+
+from switchboard_kit import testing
+
+from ..conftest import SERVICE_DIR
+
+
+def config(url: str) -> Config:
+    cfg = Config(str(SERVICE_DIR / "alembic.ini"))
+    cfg.set_main_option("sqlalchemy.url", url)
+    return cfg
+
+
+def test_models_match_migrations(ordering_db: str) -> None:
+    """`alembic check`: the ORM tables and the migration history describe the same schema."""
+    command.check(config(ordering_db))
+
+
+def test_downgrade_and_upgrade_again(pg_server_url: str) -> None:
+    url = testing.create_database(pg_server_url, "sb_ordering_migrate")
+    try:
+        testing.migrate(SERVICE_DIR / "alembic.ini", url)
+        command.downgrade(config(url), "base")
+        command.upgrade(config(url), "head")
+        command.check(config(url))
+    finally:
+        testing.drop_database(url)
