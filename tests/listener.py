@@ -46,7 +46,7 @@ class Listener:
             uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
         )
         task = asyncio.create_task(server.serve())
-        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+        while not server.started:
             await asyncio.sleep(0.01)
         try:
             yield self

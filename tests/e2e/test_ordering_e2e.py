@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio]
 
 async def wait_for(predicate: Any, what: str, limit_s: float = 30.0) -> Any:
     async with asyncio.timeout(limit_s):
-        while not (result := await predicate()):  # noqa: ASYNC110 - polling an HTTP API
+        while not (result := await predicate()):
             await asyncio.sleep(0.2)
     assert result, what
     return result

@@ -22,10 +22,10 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy import Column, Integer, Table, Text, insert
-from switchboard_kit import consumer, db, testing
-from switchboard_kit.launcher import Suite
 
 from ordering.samples import broadband_order
+from switchboard_kit import consumer, db, testing
+from switchboard_kit.launcher import Suite
 
 pytestmark = [pytest.mark.fault, pytest.mark.asyncio]
 
