@@ -3,8 +3,8 @@
     .venv/bin/python bench/bench_ordering.py            # full run (1,000,000 orders), writes docs/benchmarks.md
     .venv/bin/python bench/bench_ordering.py --quick    # smoke run: small and short, prints only
 
-Every run creates its own database on ``DATABASE_URL``'s server, builds it with alembic and drops it
-at the end: nothing is cached between runs. The service and the floor run as real uvicorn servers
+Every run creates its own databases on ``DATABASE_URL``'s server, builds them with alembic and drops
+them at the end: nothing is cached between runs. The service and the floor run as real uvicorn servers
 (subprocesses); the load comes from ``_load.py`` in this process.
 
 POST: the realistic two-item order (``ordering.samples.broadband_order``) at 32 concurrent
@@ -12,10 +12,12 @@ keep-alive clients, floor and service alternately for ``--rounds`` rounds each; 
 reported, with the service/floor throughput ratio. The floor (``floor_app.py``) is a bare FastAPI
 app that validates the same body with pydantic and inserts it as JSONB with asyncpg.
 
-GET: ``--small-orders`` and then ``--orders`` realistic orders are loaded straight into the
-``product_order`` table (documents built from one the service itself stored, about five orders per
-customer), then ``productOrder?relatedParty.id=<customer>`` is measured for customers drawn from the
-table, at 32 clients and at one.
+GET: ``--small-orders`` and ``--orders`` realistic orders are loaded straight into the
+``product_order`` table of two databases (documents built from one the service itself stored, about
+five orders per customer), one service runs on each, and ``productOrder?relatedParty.id=<customer>``
+is measured on both alternately, at 32, 8 and 1 clients (``--get-concurrency``).
+
+Only this script's section of docs/benchmarks.md is rewritten (between its markers).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ PUBLIC_BASE_URL = "http://orders.example"
 HOST = "127.0.0.1"
 SERVICE_PORT = 18622
 FLOOR_PORT = 18623
+GET_PORT = 18624  # and up: one service per table size
 ORDERS_PER_CUSTOMER = 5
 LOAD_CHUNK = 50_000
 BEGIN_MARK = (
@@ -431,39 +434,33 @@ class GetResult:
     load: LoadTimings
     orders_per_lookup: float
     plan: str
-    loaded: LoadResult
-    single: LoadResult
+    rounds: dict[int, list[LoadResult]]  # by concurrency
+
+    def stat(self, concurrency: int, what: str) -> float:
+        rs = self.rounds[concurrency]
+        values = {
+            "rps": [r.throughput for r in rs],
+            "p50": [r.percentile(50) for r in rs],
+            "p99": [r.percentile(99) for r in rs],
+            "app": [r.per_request(r.server_cpu) for r in rs],
+            "db": [r.per_request(r.db_cpu) for r in rs],
+            "busy": [r.machine_busy for r in rs],
+        }[what]
+        return median(values)
 
 
-async def get_round(
-    name: str,
-    pid: int,
-    requests: list[bytes],
-    db_url: str,
-    *,
-    concurrency: int,
-    duration: float,
-    warmup: float,
-) -> LoadResult:
-    result = await run_load(
-        HOST,
-        SERVICE_PORT,
-        requests,
-        concurrency=concurrency,
-        duration=duration,
-        warmup=warmup,
-        server_pid=pid,
-        database=db_name(db_url),
-    )
-    if result.errors:
-        raise RuntimeError(f"{name}: non-2xx responses {result.statuses}")
-    log(f"  {name} c={concurrency:<3d} {result.summary()}")
-    return result
+@dataclass
+class GetTarget:
+    orders: int
+    db_url: str
+    port: int
+    load: LoadTimings
+    customers: list[str]
+    per_lookup: float
+    plan: str
 
 
-async def bench_get(
-    db_url: str, template: dict[str, Any], orders: int, args: argparse.Namespace
-) -> GetResult:
+async def prepare_get(db_url: str, template: dict[str, Any], orders: int, port: int) -> GetTarget:
     log(f"GET: loading {orders:,} orders")
     load = await bulk_load(db_url, template, orders)
     log(
@@ -471,35 +468,50 @@ async def bench_get(
         f"vacuum analyze {load.vacuum_s:.1f} s); table {load.table_mb:,.0f} MB, indexes {load.indexes_mb:,.0f} MB"
     )
     customers, per_lookup, plan = await sample_customers(db_url, 2000)
-    paths = [f"{BASE}/productOrder?relatedParty.id={c}" for c in customers]
-    requests = [get_request(HOST, SERVICE_PORT, p) for p in paths]
-    with uvicorn_server(
-        "ordering.app:create_app", SERVICE_PORT, service_env(db_url, args), workers=args.workers
-    ) as service:
-        async with httpx.AsyncClient(base_url=f"http://{HOST}:{SERVICE_PORT}") as client:
-            response = await client.get(paths[0])
+    return GetTarget(orders, db_url, port, load, customers, per_lookup, plan)
+
+
+def bench_get(targets: list[GetTarget], args: argparse.Namespace) -> list[GetResult]:
+    """One service per table size, measured alternately: every round runs each concurrency level
+    on each size in turn, so both sizes see the same machine noise."""
+    results = {t.orders: {c: [] for c in args.get_concurrency} for t in targets}
+    with contextlib.ExitStack() as stack:
+        servers = {}
+        for t in targets:
+            env = service_env(t.db_url, args)
+            servers[t.orders] = stack.enter_context(
+                uvicorn_server("ordering.app:create_app", t.port, env, workers=args.workers)
+            )
+            path = f"{BASE}/productOrder?relatedParty.id={t.customers[0]}"
+            response = httpx.get(f"http://{HOST}:{t.port}{path}")
             if response.status_code != 200 or not response.json():
-                raise RuntimeError(f"GET {paths[0]}: {response.status_code} {response.text[:300]}")
-        label = f"GET {orders:,}"
-        loaded = await get_round(
-            label,
-            service.pid,
-            requests,
-            db_url,
-            concurrency=args.concurrency,
-            duration=args.duration,
-            warmup=args.warmup,
-        )
-        single = await get_round(
-            label,
-            service.pid,
-            requests,
-            db_url,
-            concurrency=1,
-            duration=args.short_duration,
-            warmup=args.warmup,
-        )
-    return GetResult(load, per_lookup, plan, loaded, single)
+                raise RuntimeError(f"GET {path}: {response.status_code} {response.text[:300]}")
+        for i in range(args.get_rounds):
+            log(f"GET round {i + 1}/{args.get_rounds}")
+            for concurrency in args.get_concurrency:
+                for t in targets:
+                    requests = [
+                        get_request(HOST, t.port, f"{BASE}/productOrder?relatedParty.id={c}")
+                        for c in t.customers
+                    ]
+                    duration = args.duration if concurrency > 1 else args.short_duration
+                    result = asyncio.run(
+                        run_load(
+                            HOST,
+                            t.port,
+                            requests,
+                            concurrency=concurrency,
+                            duration=duration,
+                            warmup=args.warmup,
+                            server_pid=servers[t.orders].pid,
+                            database=db_name(t.db_url),
+                        )
+                    )
+                    if result.errors:
+                        raise RuntimeError(f"GET {t.orders:,}: non-2xx responses {result.statuses}")
+                    log(f"  GET {t.orders:>9,} orders c={concurrency:<3d} {result.summary()}")
+                    results[t.orders][concurrency].append(result)
+    return [GetResult(t.load, t.per_lookup, t.plan, results[t.orders]) for t in targets]
 
 
 # --------------------------------------------------------------------------------------- report
@@ -531,7 +543,20 @@ def machine_facts(db_url: str) -> dict[str, str]:
     with contextlib.suppress(OSError, ValueError):
         kb = int(Path("/proc/meminfo").read_text().split("\n", 1)[0].split()[1])
         mem = f"{kb / 1048576:.0f} GiB"
+    revision = "unknown revision"
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
+        git = ["git", "-C", str(ROOT)]
+        head = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+        )
+        revision = f"commit {head.stdout.strip()}" + (
+            " with uncommitted changes" if dirty.stdout.strip() else ""
+        )
     return {
+        "revision": revision,
         "cpus": str(os.cpu_count()),
         "cpu": cpu,
         "memory": mem,
@@ -583,21 +608,26 @@ def post_table(rounds: dict[str, list[Round]], args: argparse.Namespace) -> tupl
 
 def get_table(results: list[GetResult], args: argparse.Namespace) -> str:
     lines = [
-        "| GET productOrder?relatedParty.id= | orders per customer (mean) | clients | throughput (req/s) | p50 (ms) | p99 (ms) | app CPU / req (ms) | PostgreSQL CPU / req (ms) | machine busy |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| GET productOrder?relatedParty.id= | clients | throughput (req/s) | p50 (ms) | p99 (ms) | app CPU / req (ms) | PostgreSQL CPU / req (ms) | machine busy |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for g in results:
-        for r, clients in ((g.loaded, args.concurrency), (g.single, 1)):
+    for concurrency in args.get_concurrency:
+        for g in results:
             lines.append(
-                f"| {g.load.orders:,} orders | {g.orders_per_lookup:.1f} | {clients} | {r.throughput:.0f} | "
-                f"{ms(r.percentile(50))} | {ms(r.percentile(99))} | {ms(r.per_request(r.server_cpu))} | {ms(r.per_request(r.db_cpu))} | {r.machine_busy:.0%} |"
+                f"| {g.load.orders:,} orders | {concurrency} | {g.stat(concurrency, 'rps'):.0f} | "
+                f"{ms(g.stat(concurrency, 'p50'))} | {ms(g.stat(concurrency, 'p99'))} | {ms(g.stat(concurrency, 'app'))} | "
+                f"{ms(g.stat(concurrency, 'db'))} | {g.stat(concurrency, 'busy'):.0%} |"
             )
     big = results[-1]
+    verdicts = ", ".join(
+        f"{c} client{'s' if c > 1 else ''} **{'met' if big.stat(c, 'p99') * 1e3 <= GET_MAX_P99_MS else 'missed'}** ({ms(big.stat(c, 'p99'))} ms)"
+        for c in args.get_concurrency
+    )
     lines += [
         "",
-        f"Target p99 at most {GET_MAX_P99_MS:.0f} ms at {big.load.orders:,} orders: at 1 client **{'met' if big.single.percentile(99) * 1e3 <= GET_MAX_P99_MS else 'missed'}** "
-        f"({ms(big.single.percentile(99))} ms); at {args.concurrency} clients **{'met' if big.loaded.percentile(99) * 1e3 <= GET_MAX_P99_MS else 'missed'}** "
-        f"({ms(big.loaded.percentile(99))} ms).",
+        f"Target p99 at most {GET_MAX_P99_MS:.0f} ms at {big.load.orders:,} orders: {verdicts}. "
+        f"A lookup returns {', '.join(f'{g.orders_per_lookup:.1f}' for g in results)} orders on average "
+        f"(customers drawn through their orders, so busier customers come up more often).",
         "",
         "| bulk load (straight into product_order) | customers | insert (s) | rebuild indexes (s) | VACUUM ANALYZE (s) | table (MB) | indexes (MB) |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -619,17 +649,19 @@ def render(
     started: str,
     elapsed: float,
 ) -> str:
-    plan = results[-1].plan
+    big = results[-1]
+    levels = ", ".join(str(c) for c in args.get_concurrency)
     return f"""{BEGIN_MARK}
 ## Ordering service (TMF622): `bench/bench_ordering.py`
 
-Run on {started} ({elapsed / 60:.0f} minutes in all). Reproduce with `make bench` (both benchmarks) or
-`.venv/bin/python bench/bench_ordering.py` (this one; `--quick` for a smoke run that writes nothing,
-`--orders N` for another table size, `--help` for the rest).
+Run on {started} ({elapsed / 60:.0f} minutes in all) at {facts["revision"]}. Reproduce with `make bench`
+(both benchmarks) or `.venv/bin/python bench/bench_ordering.py` (this one; `--quick` for a smoke run that
+writes nothing, `--orders N` for another table size, `--help` for the rest).
 
 **Machine:** {facts["cpus"]} CPUs ({facts["cpu"]}), {facts["memory"]} RAM, {facts["os"]}; Python {facts["python"]};
-{facts["postgres"]}. The load generator, both apps and PostgreSQL share the same {facts["cpus"]} cores,
-and the machine is shared with other work, so absolute numbers are noisy: compare rows of the same run.
+{facts["postgres"]}. The load generator, the apps and PostgreSQL share these {facts["cpus"]} cores, and the
+machine is shared with other work (tests, builds), so absolute numbers are noisy: compare rows of the same
+run, which were measured alternately.
 
 ### POST productOrder
 
@@ -639,10 +671,10 @@ and the machine is shared with other work, so absolute numbers are noisy: compar
 
 {get}
 
-Plan of the two statements of one lookup at {results[-1].load.orders:,} orders (`EXPLAIN (ANALYZE, BUFFERS)`, after the run's warm-up):
+Plan of the two statements of one lookup at {big.load.orders:,} orders (`EXPLAIN (ANALYZE, BUFFERS)` right after loading):
 
 ```
-{plan}
+{big.plan}
 ```
 
 ### Method
@@ -655,26 +687,29 @@ Plan of the two statements of one lookup at {results[-1].load.orders:,} orders (
 - **Floor.** `bench/floor_app.py`: FastAPI validates the same body as `tmf622.ProductOrder_Create`, the handler
   adds an id, inserts the document as JSONB with asyncpg (one row per transaction) into `bench_floor_order` in
   the same database, and returns it. No catalogue validation, pricing, states, outbox or idempotency.
-- **Load.** `bench/_load.py`: {args.concurrency} closed-loop clients, one keep-alive HTTP/1.1 connection each,
-  pre-encoded requests, latency from first byte written to last byte read. {args.warmup:g} s warm-up
-  (discarded), then {args.duration:g} s measured ({args.short_duration:g} s for the 1-client rows). It runs in the
-  benchmark process on the same cores (its CPU share is printed per round: about 10-20% of one core).
-  With a closed loop, p50 is about clients / throughput: at {args.concurrency} clients on one worker the
-  latency is mostly queueing, which is why the 1-client rows are shown too.
-- **POST.** The realistic two-item order (`ordering.samples.broadband_order`, 1,000 customers), floor and
-  service alternately for {args.rounds} rounds each, a `CHECKPOINT` before every round; the table gives the
-  median of the rounds and the ratio is the median of the per-round ratios. "App CPU per request" is the
-  server process's CPU time over the window divided by the requests served; "PostgreSQL CPU" is the
-  same for all local `postgres` processes (backends, WAL writer, checkpointer, autovacuum).
-- **GET.** Orders are inserted straight into `product_order` by SQL (`INSERT … SELECT generate_series`, in
-  {LOAD_CHUNK:,}-row chunks on two connections): each is a copy of a document the service stored through the
-  API, with its own id, href, orderDate (spread over three years), customer (one of orders/{ORDERS_PER_CUSTOMER},
-  uniformly at random: about {ORDERS_PER_CUSTOMER} orders each), billing account and state (85% completed,
-  10% inProgress, 5% cancelled, items to match). The secondary indexes are dropped for the insert and
-  rebuilt from their own definitions, then `VACUUM (ANALYZE)`. The outbox is left empty. Lookups use
-  customers of 2,000 randomly drawn stored orders (so customers with more orders are drawn a little more
-  often); a lookup returns all of a customer's orders (default page of 100), `X-Total-Count` included.
-- **Nothing is cached.** Each run creates a database, migrates it with alembic, and drops it at the end.
+- **Load.** `bench/_load.py`: closed-loop clients, one keep-alive HTTP/1.1 connection each, pre-encoded
+  requests, latency from first byte written to last byte read; {args.warmup:g} s of warm-up discarded, then
+  {args.duration:g} s measured ({args.short_duration:g} s at one client). It runs in the benchmark process on the
+  same cores (its share is logged per round: under 10% of one core). With a closed loop, latency is about
+  clients / throughput: at {args.concurrency} clients on one worker it is mostly queueing, which is why rows
+  with fewer clients are shown too.
+- **CPU columns.** "App CPU / req" is the server process tree's CPU time during the window divided by the
+  requests served; "PostgreSQL CPU / req" is the same for the backends connected to the benchmark's database
+  (not the WAL writer or checkpointer, and not other databases' backends). "Machine busy" is all cores,
+  everything on the machine included.
+- **POST.** The realistic two-item order (`ordering.samples.broadband_order`, 1,000 customers) at
+  {args.concurrency} clients, floor and service alternately for {args.rounds} rounds each, a `CHECKPOINT` before
+  every round; the table gives the median of the rounds, and the ratio is the median of the per-round ratios.
+- **GET.** Each table size gets its own database and service. Orders are inserted straight into
+  `product_order` by SQL (`INSERT … SELECT generate_series`, {LOAD_CHUNK:,}-row chunks on two connections):
+  each is a copy of a document the service stored through the API, with its own id, href, orderDate (spread
+  over three years), customer (one of orders/{ORDERS_PER_CUSTOMER}, uniformly at random, so about
+  {ORDERS_PER_CUSTOMER} orders each), billing account and state (85% completed, 10% inProgress, 5% cancelled,
+  items to match). The secondary indexes are dropped for the insert and rebuilt from their own definitions,
+  then `VACUUM (ANALYZE)`; the outbox stays empty. Lookups go to the customers of 2,000 randomly drawn stored
+  orders and return all of a customer's orders (default page of 100) with `X-Total-Count`. Each of
+  {args.get_rounds} rounds runs every client count ({levels}) on both sizes in turn; the table gives medians.
+- **Nothing is cached.** Each run creates its databases, migrates them with alembic, and drops them at the end.
 {END_MARK}
 """
 
@@ -700,29 +735,45 @@ def write_doc(section: str) -> None:
 # ----------------------------------------------------------------------------------------- main
 
 
+def _levels(text: str) -> list[int]:
+    return sorted({int(v) for v in text.split(",") if v.strip()}, reverse=True)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=1_000_000, help="orders stored for the big GET run")
     parser.add_argument(
         "--small-orders", type=int, default=10_000, help="orders stored for the small GET run"
     )
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=32, help="POST clients")
+    parser.add_argument(
+        "--get-concurrency",
+        type=_levels,
+        default=[32, 8, 1],
+        help="GET client counts, comma-separated (32,8,1)",
+    )
     parser.add_argument(
         "--workers", type=int, default=1, help="uvicorn workers, the same for floor and service"
     )
     parser.add_argument("--rounds", type=int, default=3, help="POST rounds per app")
-    parser.add_argument("--duration", type=float, default=12.0, help="measured seconds per round")
     parser.add_argument(
-        "--short-duration", type=float, default=6.0, help="measured seconds of the 1-client rows"
+        "--get-rounds", type=int, default=3, help="GET rounds per table size and client count"
     )
-    parser.add_argument("--warmup", type=float, default=3.0)
-    parser.add_argument("--pool-size", type=int, default=10)
+    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per round")
+    parser.add_argument(
+        "--short-duration", type=float, default=6.0, help="measured seconds of the 1-client rounds"
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=2.0, help="seconds of load discarded before each round"
+    )
+    parser.add_argument("--pool-size", type=int, default=10, help="database pool of both apps")
     parser.add_argument("--max-overflow", type=int, default=10)
     parser.add_argument("--skip-post", action="store_true")
     parser.add_argument("--skip-get", action="store_true")
     parser.add_argument(
         "--database-url",
         default=os.environ.get("DATABASE_URL") or "postgresql+asyncpg://postgres@127.0.0.1:5432/test",
+        help="the server to create the throwaway databases on (default: DATABASE_URL)",
     )
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: 20,000/2,000 orders, 1 round of 3 s; writes nothing"
@@ -733,9 +784,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.orders, args.small_orders = min(args.orders, 20_000), min(args.small_orders, 2_000)
-        args.rounds, args.duration, args.short_duration, args.warmup = 1, 3.0, 2.0, 1.0
+        args.rounds, args.get_rounds = 1, 1
+        args.duration, args.short_duration, args.warmup = 3.0, 2.0, 1.0
         args.no_write = True
     return args
+
+
+def create_database(args: argparse.Namespace, created: list[str]) -> str:
+    url = testing.create_database(args.database_url, "sb_bench_ordering")
+    created.append(url)
+    testing.migrate(ALEMBIC_INI, url)
+    return url
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -744,10 +803,12 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     if "postgresql+asyncpg" not in args.database_url:
         args.database_url = args.database_url.replace("postgresql://", "postgresql+asyncpg://", 1)
-    db_url = testing.create_database(args.database_url, "sb_bench_ordering")
-    log(f"database {db_url.rsplit('/', 1)[1]}")
+    created: list[str] = []
+    post_md, get_md = "(skipped)", "(skipped)"
+    results: list[GetResult] = []
     try:
-        testing.migrate(ALEMBIC_INI, db_url)
+        db_url = create_database(args, created)
+        log(f"database {db_name(db_url)}")
 
         async def floor_table() -> None:
             conn = await asyncpg.connect(dsn(db_url))
@@ -758,7 +819,6 @@ def main(argv: list[str] | None = None) -> None:
 
         asyncio.run(floor_table())
         facts = machine_facts(db_url)
-        post_md, get_md = "(skipped)", "(skipped)"
         if not args.skip_post:
             rounds = asyncio.run(bench_post(db_url, args))
             post_md, _ = post_table(rounds, args)
@@ -767,14 +827,18 @@ def main(argv: list[str] | None = None) -> None:
                 "ordering.app:create_app", SERVICE_PORT, service_env(db_url, args), workers=1
             ):
                 asyncio.run(check_post(SERVICE_PORT, orjson.dumps(broadband_order("CUST-T", "BA-T"))))
-        results: list[GetResult] = []
         if not args.skip_get:
             template = asyncio.run(template_doc(db_url))
-            for orders in (args.small_orders, args.orders):
-                results.append(asyncio.run(bench_get(db_url, template, orders, args)))
+            testing.drop_database(db_url)
+            targets = []
+            for port, orders in enumerate((args.small_orders, args.orders), start=GET_PORT):
+                url = create_database(args, created)
+                targets.append(asyncio.run(prepare_get(url, template, orders, port)))
+            results = bench_get(targets, args)
             get_md = get_table(results, args)
     finally:
-        testing.drop_database(db_url)
+        for url in created:
+            testing.drop_database(url)
     elapsed = time.perf_counter() - t0
     print()
     print(post_md)

@@ -74,6 +74,7 @@ async def read_whole_topic(bootstrap: str, expected: int) -> list[Any]:
 
 async def test_broker_outage_during_1000_orders(pg_server_url: str) -> None:
     consumer_db = await asyncio.to_thread(testing.create_database, pg_server_url, "sb_fault_consumer")
+    service_db = await asyncio.to_thread(testing.create_database, pg_server_url, "sb_fault_ordering")
     engine = db.create_engine(consumer_db)
     async with engine.begin() as conn:
         await conn.run_sync(consumer_metadata.create_all)
@@ -88,10 +89,9 @@ async def test_broker_outage_during_1000_orders(pg_server_url: str) -> None:
     # The worker is off so that every order has exactly two events (create, then inProgress).
     env = {"ORDERING_WORKER_ENABLED": "false", "ORDERING_HUB_ENABLED": "false"}
     try:
-        async with Suite.ephemeral(data_dir, ["ordering"], env=env, database_url=pg_server_url) as suite:
+        async with Suite.ephemeral(data_dir, ["ordering"], env=env, service_database_urls={"ordering": service_db}) as suite:
             assert suite.broker is not None and suite.bootstrap
             api = suite.api_urls["ordering"]
-            service_db = suite.database_urls["ordering"]
             stop_consumer = asyncio.Event()
             consuming = asyncio.create_task(
                 consumer.consume(
@@ -174,3 +174,4 @@ async def test_broker_outage_during_1000_orders(pg_server_url: str) -> None:
             stop_consumer.set()  # type: ignore[possibly-undefined]
         await engine.dispose()
         await asyncio.to_thread(testing.drop_database, consumer_db)
+        await asyncio.to_thread(testing.drop_database, service_db)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 import orjson
 from fastapi import Response
+from pydantic import BaseModel
 
 from .errors import BadRequest, PreconditionFailed
 
@@ -22,6 +24,44 @@ def ensure_storable(doc: Any) -> None:
         orjson.dumps(doc)
     except TypeError as exc:  # orjson.JSONEncodeError
         raise BadRequest("Invalid JSON value", str(exc)) from exc
+
+
+def input_document(model: BaseModel) -> dict[str, Any]:
+    """The JSON document a client sent, validated: only the attributes it set, and no nulls.
+
+    TMF v4 schemas allow null nowhere except in untyped values (``Characteristic.value``), while the
+    models accept ``None`` for every optional attribute; a null therefore means "absent" and is dropped,
+    so it is never echoed back. Extension attributes the models do not describe are kept as sent.
+    """
+    doc: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    _drop_nulls(type(model), doc)
+    ensure_storable(doc)
+    return doc
+
+
+def _drop_nulls(cls: type[BaseModel], doc: dict[str, Any]) -> None:
+    fields = {field.alias or name: field for name, field in cls.model_fields.items()}
+    for key in list(doc):
+        field = fields.get(key)
+        if field is None:
+            continue
+        value = doc[key]
+        if value is None:
+            if not field.is_required():
+                del doc[key]
+            continue
+        models = _model_classes(field.annotation)
+        if len(models) != 1:  # untyped, or an ambiguous union: leave as sent
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, dict):
+                _drop_nulls(models[0], item)
+
+
+def _model_classes(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _model_classes(arg)]
 
 
 def check_if_match(header: str | None, version: int) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard_kit.errors import BadRequest, Conflict, NotFound
 from switchboard_kit.events import format_datetime, utc_now
 from switchboard_kit.patch import apply_patch
-from switchboard_kit.resources import check_if_match, ensure_storable
+from switchboard_kit.resources import check_if_match, input_document
 from tmf_models import tmf622
 
 from . import domain, events
@@ -31,12 +31,7 @@ EDITABLE_ITEM_STATES = frozenset({OrderState.HELD, OrderState.PENDING})
 
 
 def _dump(model: Any) -> dict[str, Any]:
-    # TMF v4 schemas allow no nulls: a null sent by a client means "absent" and is never echoed back.
-    result: dict[str, Any] = model.model_dump(
-        mode="json", by_alias=True, exclude_unset=True, exclude_none=True
-    )
-    ensure_storable(result)
-    return result
+    return input_document(model)
 
 
 def _validation_message(exc: ValidationError) -> str:
