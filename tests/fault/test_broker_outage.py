@@ -89,7 +89,9 @@ async def test_broker_outage_during_1000_orders(pg_server_url: str) -> None:
     # The worker is off so that every order has exactly two events (create, then inProgress).
     env = {"ORDERING_WORKER_ENABLED": "false", "ORDERING_HUB_ENABLED": "false"}
     try:
-        async with Suite.ephemeral(data_dir, ["ordering"], env=env, service_database_urls={"ordering": service_db}) as suite:
+        async with Suite.ephemeral(
+            data_dir, ["ordering"], env=env, service_database_urls={"ordering": service_db}
+        ) as suite:
             assert suite.broker is not None and suite.bootstrap
             api = suite.api_urls["ordering"]
             stop_consumer = asyncio.Event()

@@ -132,6 +132,9 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
         max_overflow=max_overflow,
         pool_pre_ping=True,
         json_serializer=_json_dumps,
+        # PostgreSQL prints a JSONB number without exponent (1e30 comes back as 1000...0); the stdlib
+        # parser would make that an int beyond 64 bits, which orjson then cannot write (HTTP or Kafka).
+        json_deserializer=_json_loads,
     )
 
 
@@ -139,6 +142,12 @@ def _json_dumps(obj: Any) -> str:
     import orjson
 
     return orjson.dumps(obj).decode()
+
+
+def _json_loads(text: str | bytes) -> Any:
+    import orjson
+
+    return orjson.loads(text)
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
