@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,8 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     from switchboard_kit import infra
 
-    server = infra.start_postgres(Path(tmp_path_factory.mktemp("embedded-pg")))
+    # Not tmp_path: pytest prunes old basetemp folders, which must not hold a live server's data.
+    server = infra.start_postgres(Path(tempfile.mkdtemp(prefix="switchboard-test-pg-")))
     try:
         yield server.url
     finally:

@@ -58,11 +58,16 @@ def drop_database(url: str) -> None:
         asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
 
 
+def alembic_config(alembic_ini: Path, url: str) -> Config:
+    config = Config(str(alembic_ini))
+    # ConfigParser interpolation: a socket path in the URL is percent-encoded.
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
 def migrate(alembic_ini: Path, url: str) -> None:
     """``alembic upgrade head`` for one service (run from sync code: env.py starts its own loop)."""
-    config = Config(str(alembic_ini))
-    config.set_main_option("sqlalchemy.url", url)
-    command.upgrade(config, "head")
+    command.upgrade(alembic_config(alembic_ini, url), "head")
 
 
 @contextlib.asynccontextmanager

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from alembic import command
-from alembic.config import Config
 
 from switchboard_kit import testing
 
@@ -9,9 +8,7 @@ from ..conftest import SERVICE_DIR
 
 
 def config(url: str) -> Config:
-    cfg = Config(str(SERVICE_DIR / "alembic.ini"))
-    cfg.set_main_option("sqlalchemy.url", url)
-    return cfg
+    return testing.alembic_config(SERVICE_DIR / "alembic.ini", url)
 
 
 def test_models_match_migrations(ordering_db: str) -> None:
