@@ -67,6 +67,7 @@ class LoadResult:
     client_cpu: float  # CPU seconds the load generator itself used during the window
     server_cpu: float  # CPU seconds of the server process tree during the window
     db_cpu: float  # CPU seconds of the PostgreSQL backends connected to the bench database
+    db_connects: int  # backends that connected during the window (pool churn)
     machine_busy: float  # fraction of all cores busy during the window (whole machine)
 
     @property
@@ -87,6 +88,7 @@ class LoadResult:
         return (
             f"{self.throughput:7.0f} req/s  p50 {self.percentile(50) * 1e3:6.1f} ms  p99 {self.percentile(99) * 1e3:6.1f} ms"
             f"  CPU/req app {self.per_request(self.server_cpu) * 1e3:.2f} ms, db {self.per_request(self.db_cpu) * 1e3:.2f} ms"
+            f" ({self.db_connects} new db connections)"
             f"  machine busy {self.machine_busy:.0%}  load generator {self.client_cpu / self.seconds:.0%} of a core"
         )
 
@@ -108,16 +110,22 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def _cpu_snapshot(pid: int | None, database: str | None) -> tuple[float, float]:
+@dataclass
+class _Snapshot:
+    server: float  # CPU seconds of the server process tree
+    backends: dict[int, float]  # CPU seconds of each PostgreSQL backend of the database, by pid
+
+
+def _cpu_snapshot(pid: int | None, database: str | None) -> _Snapshot:
     """utime + stime (seconds) of a process with all its descendants (uvicorn --workers N forks),
-    and of the local PostgreSQL backends connected to ``database`` (pooled: they live all along).
-    Other databases' backends (the machine is shared) and the server's own background processes
-    (WAL writer, checkpointer) are left out."""
+    and of each local PostgreSQL backend connected to ``database``. Other databases' backends (the
+    machine is shared) and the server's own background processes (WAL writer, checkpointer) are
+    left out."""
     marker = f" {database} ".encode() if database else None
     ticks = os.sysconf("SC_CLK_TCK")
     children: dict[int, list[int]] = {}
     stats: dict[int, float] = {}
-    postgres = 0.0
+    backends: dict[int, float] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -136,13 +144,20 @@ def _cpu_snapshot(pid: int | None, database: str | None) -> tuple[float, float]:
             except OSError:
                 continue
             if marker in title:
-                postgres += cpu
+                backends[int(entry.name)] = cpu
     total, todo = 0.0, [pid] if pid else []
     while todo:
         current = todo.pop()
         total += stats.get(current, 0.0)
         todo.extend(children.get(current, []))
-    return total, postgres
+    return _Snapshot(total, backends)
+
+
+def _backend_cpu(before: _Snapshot, after: _Snapshot) -> tuple[float, int]:
+    """CPU the backends used between two snapshots, and how many connected in between. A backend
+    that disconnected in between is missing from ``after``: its last share is lost (undercount)."""
+    used = sum(cpu - before.backends.get(pid, 0.0) for pid, cpu in after.backends.items())
+    return used, len(after.backends.keys() - before.backends.keys())
 
 
 def _machine_ticks() -> tuple[int, int]:
@@ -190,19 +205,20 @@ async def run_load(
                 latencies.append(t1 - t0)
                 statuses[status] = statuses.get(status, 0) + 1
 
-    async def measure() -> tuple[float, float, float, float]:
+    async def measure() -> tuple[float, float, float, int, float]:
         await asyncio.sleep(max(0.0, start - loop.time()))
-        c0, (s0, d0), m0 = time.process_time(), _cpu_snapshot(server_pid, database), _machine_ticks()
+        c0, s0, m0 = time.process_time(), _cpu_snapshot(server_pid, database), _machine_ticks()
         await asyncio.sleep(max(0.0, end - loop.time()))
-        c1, (s1, d1), m1 = time.process_time(), _cpu_snapshot(server_pid, database), _machine_ticks()
+        c1, s1, m1 = time.process_time(), _cpu_snapshot(server_pid, database), _machine_ticks()
         busy = (m1[0] - m0[0]) / max(1, m1[1] - m0[1])
-        return c1 - c0, s1 - s0, d1 - d0, busy
+        db_cpu, connects = _backend_cpu(s0, s1)
+        return c1 - c0, s1.server - s0.server, db_cpu, connects, busy
 
     try:
         tasks = [asyncio.create_task(client(r, w)) for r, w in connections]
-        client_cpu, server_cpu, db_cpu, busy = await measure()
+        client_cpu, server_cpu, db_cpu, connects, busy = await measure()
         await asyncio.gather(*tasks)
     finally:
         for _, writer in connections:
             writer.close()
-    return LoadResult(duration, latencies, statuses, client_cpu, server_cpu, db_cpu, busy)
+    return LoadResult(duration, latencies, statuses, client_cpu, server_cpu, db_cpu, connects, busy)
