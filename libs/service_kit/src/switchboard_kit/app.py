@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import zlib
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
@@ -167,8 +168,17 @@ def create_service_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime.engine = db.create_engine(
-            settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pre_ping=settings.db_pool_pre_ping,
         )
+        # Everything loaded at start-up lives as long as the process: keep it out of the
+        # collector's scans, and collect young objects less often (full collections of a
+        # large heap showed up as 80 ms pauses in the p99).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(*settings.gc_thresholds)
         runtime.sessionmaker = db.sessionmaker(runtime.engine)
         runtime.http = httpx.AsyncClient(timeout=settings.hub_timeout)
         app.state.sessionmaker = runtime.sessionmaker

@@ -125,12 +125,15 @@ def kit_tables(metadata: MetaData) -> KitTables:
     return KitTables(outbox, hub_subscription, hub_delivery, processed_event, idempotency_key)
 
 
-def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 10, pre_ping: bool = False
+) -> AsyncEngine:
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
+        # A ping costs a round trip per checkout; asyncpg reports dead connections on use anyway.
+        pool_pre_ping=pre_ping,
         json_serializer=_json_dumps,
         # PostgreSQL prints a JSONB number without exponent (1e30 comes back as 1000...0); the stdlib
         # parser would make that an int beyond 64 bits, which orjson then cannot write (HTTP or Kafka).

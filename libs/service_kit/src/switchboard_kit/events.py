@@ -58,20 +58,39 @@ def envelope(
     return body
 
 
+def outbox_row(topic: str, key: str, event: dict[str, Any]) -> dict[str, Any]:
+    headers = {"eventType": event["eventType"]}
+    if event.get("correlationId"):
+        headers["correlationId"] = event["correlationId"]
+    return {
+        "id": uuid.UUID(event["eventId"]),
+        "topic": topic,
+        "key": key,
+        "event_type": event["eventType"],
+        "payload": event,
+        "headers": headers,
+    }
+
+
 async def record(
     session: AsyncSession, outbox: Table, *, topic: str, key: str, event: dict[str, Any]
 ) -> None:
     """Adds the event to the outbox in the caller's transaction (it is published only if that commits)."""
-    headers = {"eventType": event["eventType"]}
-    if event.get("correlationId"):
-        headers["correlationId"] = event["correlationId"]
-    await session.execute(
-        insert(outbox).values(
-            id=uuid.UUID(event["eventId"]),
-            topic=topic,
-            key=key,
-            event_type=event["eventType"],
-            payload=event,
-            headers=headers,
-        )
-    )
+    await record_many(session, outbox, [outbox_row(topic, key, event)])
+
+
+async def record_many(session: AsyncSession, outbox: Table, rows: list[dict[str, Any]]) -> None:
+    """Adds several outbox rows (see :func:`outbox_row`) in one statement, in the given order."""
+    if rows:
+        # One cached statement per table: no per-call SQL construction or compilation.
+        await session.execute(_insert(outbox), rows)
+
+
+_INSERTS: dict[Table, Any] = {}
+
+
+def _insert(outbox: Table) -> Any:
+    stmt = _INSERTS.get(outbox)
+    if stmt is None:
+        stmt = _INSERTS[outbox] = insert(outbox)
+    return stmt

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import typing
 from typing import Any
 
@@ -40,22 +41,35 @@ def input_document(model: BaseModel) -> dict[str, Any]:
 
 
 def _drop_nulls(cls: type[BaseModel], doc: dict[str, Any]) -> None:
-    fields = {field.alias or name: field for name, field in cls.model_fields.items()}
+    plan = _null_plan(cls)
     for key in list(doc):
-        field = fields.get(key)
-        if field is None:
+        entry = plan.get(key)
+        if entry is None:
             continue
+        required, model = entry
         value = doc[key]
         if value is None:
-            if not field.is_required():
+            if not required:
                 del doc[key]
             continue
-        models = _model_classes(field.annotation)
-        if len(models) != 1:  # untyped, or an ambiguous union: leave as sent
+        if model is None:  # untyped, or an ambiguous union: leave as sent
             continue
-        for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, dict):
-                _drop_nulls(models[0], item)
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict):
+                    _drop_nulls(model, item)
+        elif isinstance(value, dict):
+            _drop_nulls(model, value)
+
+
+@functools.cache
+def _null_plan(cls: type[BaseModel]) -> dict[str, tuple[bool, type[BaseModel] | None]]:
+    """Per wire name: whether the attribute is required, and the one model class it nests (if any)."""
+    plan: dict[str, tuple[bool, type[BaseModel] | None]] = {}
+    for name, field in cls.model_fields.items():
+        models = _model_classes(field.annotation)
+        plan[field.alias or name] = (field.is_required(), models[0] if len(models) == 1 else None)
+    return plan
 
 
 def _model_classes(annotation: Any) -> list[type[BaseModel]]:

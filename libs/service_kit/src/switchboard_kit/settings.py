@@ -21,8 +21,9 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SERVICE_", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
-    db_pool_size: int = 10
-    db_max_overflow: int = 10
+    db_pool_size: int = 32
+    db_max_overflow: int = 8
+    db_pool_pre_ping: bool = False
     kafka_bootstrap_servers: str | None = None
     # On for Apache Kafka; the embedded tansu broker has no InitProducerId, so the launcher turns it off.
     kafka_enable_idempotence: bool = True
@@ -41,6 +42,7 @@ class ServiceSettings(BaseSettings):
     hub_backoff_max: float = 300.0
     hub_timeout: float = 5.0
     log_level: str = "INFO"
+    gc_thresholds: tuple[int, int, int] = (20_000, 50, 100)
 
     @model_validator(mode="before")
     @classmethod

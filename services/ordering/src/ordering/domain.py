@@ -21,13 +21,14 @@ rejected order.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
+
+import orjson
 
 from ordering.catalog import Catalog, CharacteristicSpec, OfferingPrice, ProductOffering
 from switchboard_kit.errors import Conflict
@@ -750,7 +751,7 @@ def apply_rejection(
 
     Notes already on the order are kept, and notes from an earlier validation are replaced.
     """
-    rejected = copy.deepcopy(dict(order))
+    rejected = _json_copy(order)
     rejected["state"] = OrderState.REJECTED.value
     for item in _objects(rejected.get("productOrderItem")):
         item["state"] = ItemState.REJECTED.value
@@ -782,7 +783,7 @@ def price_order(order: Mapping[str, Any], catalog: Catalog) -> dict[str, Any]:
     Call ``validate_order`` first: an unknown offering raises ``UnknownOffering``
     and an invalid quantity raises ``ValueError``.
     """
-    priced = copy.deepcopy(dict(order))
+    priced = _json_copy(order)
     totals: dict[tuple[str, str | None, str], _Total] = {}
     for item in _objects(priced.get("productOrderItem")):
         offering = catalog.offering(_ref_id(item.get("productOffering")) or "")
@@ -885,3 +886,9 @@ def _list(value: Any) -> list[Any]:
 def _objects(value: Any) -> list[dict[str, Any]]:
     """The dict entries of a JSON array (anything else is ignored)."""
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _json_copy(order: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of a JSON document (orders are plain JSON; this is much faster than deepcopy)."""
+    copied: dict[str, Any] = orjson.loads(orjson.dumps(order))
+    return copied

@@ -29,13 +29,26 @@ CANCEL_EVENTS = (
 )
 
 
+def order_envelope(event_type: str, order: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    assert event_type in ORDER_EVENTS, event_type
+    return kit_events.envelope(event_type, "productOrder", order, domain=DOMAIN, **kw)
+
+
 async def order_event(
     session: AsyncSession, event_type: str, order: dict[str, Any], **kw: Any
 ) -> dict[str, Any]:
-    assert event_type in ORDER_EVENTS, event_type
-    event = kit_events.envelope(event_type, "productOrder", order, domain=DOMAIN, **kw)
+    event = order_envelope(event_type, order, **kw)
     await kit_events.record(session, kit.outbox, topic=ORDER_TOPIC, key=order["id"], event=event)
     return event
+
+
+async def order_events(session: AsyncSession, changes: list[tuple[str, dict[str, Any]]]) -> None:
+    """Several events of one order, written in one statement, in this order."""
+    rows = [
+        kit_events.outbox_row(ORDER_TOPIC, order["id"], order_envelope(event_type, order))
+        for event_type, order in changes
+    ]
+    await kit_events.record_many(session, kit.outbox, rows)
 
 
 async def cancel_event(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -76,12 +76,14 @@ class OrderService:
             return doc, 1
         doc = domain.price_order(doc, self.catalog)
         _set_states(doc, OrderState.ACKNOWLEDGED, ItemState.ACKNOWLEDGED)
-        await events.order_event(session, "ProductOrderCreateEvent", copy.deepcopy(doc))
+        acknowledged = _snapshot(doc)
         _set_states(
             doc, domain.transition(OrderState.ACKNOWLEDGED, OrderState.IN_PROGRESS), ItemState.IN_PROGRESS
         )
         await repo.add(doc, order_date=now, next_action_at=now + self.provisioning_delay)
-        await events.order_event(session, "ProductOrderStateChangeEvent", doc)
+        await events.order_events(
+            session, [("ProductOrderCreateEvent", acknowledged), ("ProductOrderStateChangeEvent", doc)]
+        )
         return doc, 1
 
     # -------------------------------------------------------------------- reads
@@ -209,11 +211,11 @@ class OrderService:
             await events.cancel_event(session, "CancelProductOrderCreateEvent", doc)
             return doc, 1
         doc["state"] = CancelState.ACKNOWLEDGED.value
-        await events.cancel_event(session, "CancelProductOrderCreateEvent", copy.deepcopy(doc))
+        await events.cancel_event(session, "CancelProductOrderCreateEvent", _snapshot(doc))
         doc["state"] = CancelState.IN_PROGRESS.value
         await cancels.add(doc, next_action_at=utc_now() + self.cancellation_delay)
         await events.cancel_event(session, "CancelProductOrderStateChangeEvent", doc)
-        order = copy.deepcopy(order_row.doc)
+        order = _snapshot(order_row.doc)
         previous = OrderState(order["state"])
         _set_states(
             order,
@@ -230,14 +232,14 @@ class OrderService:
         """One step of an accepted cancellation: assessing -> pendingCancellation -> cancelled (request done)."""
         cancels, orders = CancelRepository(session), OrderRepository(session)
         order_row = await orders.get(cancel_row.order_id, for_update=True)
-        cancel = copy.deepcopy(cancel_row.doc)
+        cancel = _snapshot(cancel_row.doc)
         if order_row is None:
             cancel["state"] = CancelState.TERMINATED_WITH_ERROR.value
             cancel["stateReason"] = "The order no longer exists"
             await cancels.save(cancel, cancel_row.version, next_action_at=None)
             await events.cancel_event(session, "CancelProductOrderStateChangeEvent", cancel)
             return
-        order = copy.deepcopy(order_row.doc)
+        order = _snapshot(order_row.doc)
         state = OrderState(order["state"])
         if state == OrderState.ASSESSING_CANCELLATION:
             _set_states(
@@ -274,7 +276,7 @@ class OrderService:
 
     async def fulfil(self, session: AsyncSession, row: Any, adapter: ProvisioningAdapter) -> None:
         """Provisions the order's in-progress items and derives the order state from theirs."""
-        order = copy.deepcopy(row.doc)
+        order = _snapshot(row.doc)
         state = OrderState(order["state"])
         if state != OrderState.IN_PROGRESS:
             await OrderRepository(session).save(order, row.version, next_action_at=None)
@@ -310,6 +312,12 @@ class OrderService:
             await events.order_event(session, "ProductOrderStateChangeEvent", order)
             if new_state in domain.WAITING_ON_CUSTOMER_STATES:
                 await events.order_event(session, "ProductOrderInformationRequiredEvent", order)
+
+
+def _snapshot(doc: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a JSON document (several times faster than copy.deepcopy)."""
+    copied: dict[str, Any] = orjson.loads(orjson.dumps(doc))
+    return copied
 
 
 def _set_states(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from alembic import command
+from alembic.config import Config
 
 from switchboard_kit import testing
 
