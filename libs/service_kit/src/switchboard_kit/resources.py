@@ -100,11 +100,26 @@ def json_response(body: Any, status_code: int = 200, headers: dict[str, str] | N
     )
 
 
-def list_response(items: list[dict[str, Any]], *, total: int, offset: int) -> Response:
-    """200, or 206 Partial Content when more results remain, with X-Total-Count and X-Result-Count."""
-    more = offset + len(items) < total
-    return json_response(
-        items,
+def list_response(
+    documents: list[str],
+    *,
+    total: int,
+    offset: int,
+    fields: frozenset[str] | None,
+    always: tuple[str, ...] = ("id", "href"),
+) -> Response:
+    """A page of stored JSON documents: 200, or 206 Partial Content when more results remain,
+    with X-Total-Count and X-Result-Count. Without ``fields`` the stored text is sent as is."""
+    from .query import select_fields
+
+    if fields is None:
+        body = ("[" + ",".join(documents) + "]").encode()
+    else:
+        body = orjson.dumps([select_fields(orjson.loads(d), fields, always=always) for d in documents])
+    more = offset + len(documents) < total
+    return Response(
+        body,
         status_code=206 if more else 200,
-        headers={"X-Total-Count": str(total), "X-Result-Count": str(len(items))},
+        headers={"X-Total-Count": str(total), "X-Result-Count": str(len(documents))},
+        media_type="application/json",
     )

@@ -95,7 +95,7 @@ def build_router(service: OrderService, *, default_limit: int, max_limit: int) -
         """Lists or finds ProductOrder objects (TMF630 filters, fields, offset/limit, sort)."""
         query = orders_q.parse(request.query_params.multi_items())
         docs, total = await OrderRepository(session).list(query)
-        return list_response([select_fields(d, query.fields) for d in docs], total=total, offset=query.offset)
+        return list_response(docs, total=total, offset=query.offset, fields=query.fields)
 
     @router.post(
         "/productOrder",
@@ -185,7 +185,7 @@ def build_router(service: OrderService, *, default_limit: int, max_limit: int) -
         """Lists or finds CancelProductOrder objects."""
         query = cancels_q.parse(request.query_params.multi_items())
         docs, total = await CancelRepository(session).list(query)
-        return list_response([select_fields(d, query.fields) for d in docs], total=total, offset=query.offset)
+        return list_response(docs, total=total, offset=query.offset, fields=query.fields)
 
     @router.post(
         "/cancelProductOrder",

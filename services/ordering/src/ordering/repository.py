@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, Text, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard_kit.context import correlation_id
@@ -35,21 +35,26 @@ class DocumentRepository:
             stmt = stmt.with_for_update()
         return (await self.session.execute(stmt)).first()
 
-    async def list(self, query: ListQuery) -> tuple[list[dict[str, Any]], int]:
+    async def list(self, query: ListQuery) -> tuple[list[str], int]:
+        """One page of documents as stored JSON text, and the total number of matches.
+
+        One round trip: the total comes from a window count over the filtered rows (a
+        second count query only when the page is empty, e.g. an offset past the end).
+        """
         t = self.table
         where = list(query.where)
-        total = (await self.session.execute(select(func.count()).select_from(t).where(*where))).scalar_one()
-        if total == 0 or query.offset >= total:
-            return [], total
         stmt = (
-            select(t.c.doc)
+            select(t.c.doc.cast(Text), func.count().over())
             .where(*where)
             .order_by(*query.order_by, t.c.id)
             .offset(query.offset)
             .limit(query.limit)
         )
-        docs = list((await self.session.execute(stmt)).scalars())
-        return docs, total
+        rows = (await self.session.execute(stmt)).all()
+        if rows:
+            return [row[0] for row in rows], int(rows[0][1])
+        total = (await self.session.execute(select(func.count()).select_from(t).where(*where))).scalar_one()
+        return [], int(total)
 
 
 class OrderRepository(DocumentRepository):
