@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .db import KitTables, SessionDep
 from .errors import BadRequest, NotFound
+from .resources import ensure_storable
 
 log = logging.getLogger("switchboard.hub")
 
@@ -105,6 +106,7 @@ def hub_router(tables: KitTables, base_url: str) -> APIRouter:
         body: EventSubscriptionInput, session: SessionDep, request: Request
     ) -> Response:
         """Registers a listener: matching events are POSTed to {callback}/listener/{eventName}."""
+        ensure_storable({"callback": body.callback, "query": body.query})
         parse_query(body.query)
         if not body.callback.startswith(("http://", "https://")):
             raise BadRequest("Invalid callback", "callback must be an absolute http(s) URL")

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from ..conftest import BASE
+
+pytestmark = pytest.mark.asyncio
+
+HUB = f"{BASE}/hub"
+
+
+class TestHub:
+    async def test_register_get_and_delete(self, client: httpx.AsyncClient) -> None:
+        body = {"callback": "http://listener.example/hooks", "query": "eventType=ProductOrderCreateEvent"}
+        created = await client.post(HUB, json=body)
+        assert created.status_code == 201
+        sub = created.json()
+        assert sub == {"id": sub["id"], **body}
+        assert created.headers["Location"] == f"http://orders.example{HUB}/{sub['id']}"
+        assert (await client.get(f"{HUB}/{sub['id']}")).json() == sub
+        assert (await client.delete(f"{HUB}/{sub['id']}")).status_code == 204
+        assert (await client.get(f"{HUB}/{sub['id']}")).status_code == 404
+        assert (await client.delete(f"{HUB}/{sub['id']}")).status_code == 404
+
+    @pytest.mark.parametrize(
+        "content",
+        [
+            b'{"callback": "not-a-url"}',
+            b'{"callback": "http://x/", "query": "no equals sign"}',
+            b'{"callback": "http://x/", "query": "eventType=\\ud800"}',
+            b'{"callback": "http://x/\\u0000"}',
+            b'{"callback": 5}',
+            b"[]",
+            b"{",
+        ],
+    )
+    async def test_bad_subscriptions_are_400(self, client: httpx.AsyncClient, content: bytes) -> None:
+        response = await client.post(HUB, content=content, headers={"Content-Type": "application/json"})
+        assert response.status_code == 400, response.text
+        assert response.json()["@type"] == "Error"
