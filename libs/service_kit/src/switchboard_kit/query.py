@@ -133,6 +133,7 @@ _MIRRORED = {"eq": "eq", "ne": "ne", "gt": "lt", "gte": "lte", "lt": "gt", "lte"
 _BRACKET_OP = re.compile(r"^(?P<attr>.+)\[(?P<op>[A-Za-z]+)\]$")
 _SUFFIX_OPS = {">": "gte", "<": "lte", "!": "ne"}
 _DIGITS = re.compile(r"^[0-9]{1,18}$")
+_FIELD_NAME = re.compile(r"^[A-Za-z@][A-Za-z0-9@_]*(\.[A-Za-z@][A-Za-z0-9@_]*)*$")
 _INTEGER = re.compile(r"^[+-]?[0-9]{1,1000}$")
 _NUMBER = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?$")
 _MAX_BIGINT = 2**63 - 1
@@ -597,7 +598,13 @@ class QueryCompiler:
 
     @staticmethod
     def _parse_fields(value: str) -> set[str]:
-        names = {part.strip().split(".", 1)[0] for part in value.split(",")}
+        parts = [part.strip() for part in value.split(",")]
+        for part in parts:
+            if part and not _FIELD_NAME.match(part):
+                raise BadRequest(
+                    f"Invalid fields '{_short(value)}'", "fields lists attribute names, e.g. fields=id,state"
+                )
+        names = {part.split(".", 1)[0] for part in parts}
         names.discard("")
         if not names:
             raise BadRequest("Parameter 'fields' is empty")

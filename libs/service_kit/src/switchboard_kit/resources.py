@@ -123,3 +123,72 @@ def list_response(
         headers={"X-Total-Count": str(total), "X-Result-Count": str(len(documents))},
         media_type="application/json",
     )
+
+
+def list_openapi(
+    *, item_schema: str, max_limit: int, sort_fields: list[str], filters: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """``openapi_extra`` for a TMF630 list operation: paging, field selection, sort, the documented
+    filters, and the 206 answer with its count headers. (Handlers read raw query parameters, so
+    FastAPI cannot describe them itself.)"""
+    sort_values = [*sort_fields, *(f"-{f}" for f in sort_fields)]
+    parameters: list[dict[str, Any]] = [
+        {
+            "name": "fields",
+            "in": "query",
+            "description": "Comma-separated attributes to return (id and href are always kept)",
+            "schema": {
+                "type": "string",
+                "pattern": r"^[A-Za-z@][A-Za-z0-9@_]*(\.[A-Za-z@][A-Za-z0-9@_]*)*(,[A-Za-z@][A-Za-z0-9@_]*(\.[A-Za-z@][A-Za-z0-9@_]*)*)*$",
+            },
+        },
+        {
+            "name": "offset",
+            "in": "query",
+            "description": "Index of the first result",
+            "schema": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1},
+        },
+        {
+            "name": "limit",
+            "in": "query",
+            "description": "Maximum number of results",
+            "schema": {"type": "integer", "minimum": 1, "maximum": max_limit},
+        },
+        {
+            "name": "sort",
+            "in": "query",
+            "description": "Attribute to sort on; a leading '-' sorts descending",
+            "schema": {"type": "string", "enum": sort_values},
+        },
+    ]
+    for name, schema in filters.items():
+        if schema.get("type") == "string" and "enum" not in schema and "format" not in schema:
+            # Non-empty values; a comma separates alternatives, so none may be empty.
+            schema = {**schema, "pattern": r"^[^,\u0000]+(,[^,\u0000]+)*$"}
+        parameters.append(
+            {
+                "name": name,
+                "in": "query",
+                "description": f"TMF630 filter on {name}; a comma means OR. Operators as suffixes (.gt .gte .lt .lte .eq .ne); any attribute path of the resource can be filtered",
+                "schema": schema,
+            }
+        )
+    count_headers = {
+        "X-Total-Count": {"description": "Number of matching resources", "schema": {"type": "integer"}},
+        "X-Result-Count": {"description": "Number of resources in this page", "schema": {"type": "integer"}},
+    }
+    return {
+        "parameters": parameters,
+        "responses": {
+            "200": {"description": "All matching resources", "headers": count_headers},
+            "206": {
+                "description": "One page of the matching resources; more remain",
+                "headers": count_headers,
+                "content": {
+                    "application/json": {
+                        "schema": {"type": "array", "items": {"$ref": f"#/components/schemas/{item_schema}"}}
+                    }
+                },
+            },
+        },
+    }

@@ -10,9 +10,10 @@ from switchboard_kit import idempotency
 from switchboard_kit.db import SessionDep
 from switchboard_kit.errors import ApiError
 from switchboard_kit.query import HotColumn, QueryCompiler, select_fields
-from switchboard_kit.resources import etag, json_response, list_response
+from switchboard_kit.resources import etag, json_response, list_openapi, list_response
 from tmf_models import common, tmf622
 
+from .domain import CancelState, OrderState
 from .models import cancel_product_order, kit, product_order
 from .repository import CancelRepository, OrderRepository
 from .service import OrderService
@@ -90,6 +91,22 @@ def build_router(service: OrderService, *, default_limit: int, max_limit: int) -
         responses=ERRORS,
         tags=["productOrder"],
         operation_id="listProductOrder",
+        openapi_extra=list_openapi(
+            item_schema="ProductOrder",
+            max_limit=max_limit,
+            sort_fields=["orderDate", "state", "id"],
+            filters={
+                "id": {"type": "string"},
+                "state": {"type": "string", "enum": [s.value for s in OrderState]},
+                "relatedParty.id": {"type": "string"},
+                "orderDate": {"type": "string", "format": "date-time"},
+                "orderDate.gt": {"type": "string", "format": "date-time"},
+                "orderDate.lt": {"type": "string", "format": "date-time"},
+                "productOrderItem.productOffering.id": {"type": "string"},
+                "billingAccount.id": {"type": "string"},
+                "externalId": {"type": "string"},
+            },
+        ),
     )
     async def list_product_order(request: Request, session: SessionDep) -> Response:
         """Lists or finds ProductOrder objects (TMF630 filters, fields, offset/limit, sort)."""
@@ -180,6 +197,16 @@ def build_router(service: OrderService, *, default_limit: int, max_limit: int) -
         responses=ERRORS,
         tags=["cancelProductOrder"],
         operation_id="listCancelProductOrder",
+        openapi_extra=list_openapi(
+            item_schema="CancelProductOrder",
+            max_limit=max_limit,
+            sort_fields=["id", "state"],
+            filters={
+                "id": {"type": "string"},
+                "state": {"type": "string", "enum": [s.value for s in CancelState]},
+                "productOrder.id": {"type": "string"},
+            },
+        ),
     )
     async def list_cancel_product_order(request: Request, session: SessionDep) -> Response:
         """Lists or finds CancelProductOrder objects."""
