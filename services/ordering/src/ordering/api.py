@@ -8,7 +8,6 @@ from fastapi import APIRouter, Request, Response
 
 from switchboard_kit import idempotency
 from switchboard_kit.db import SessionDep
-from switchboard_kit.errors import ApiError
 from switchboard_kit.query import HotColumn, QueryCompiler, select_fields
 from switchboard_kit.resources import etag, json_response, list_openapi, list_response
 from tmf_models import common, tmf622
@@ -249,5 +248,4 @@ def build_router(service: OrderService, *, default_limit: int, max_limit: int) -
         selected = cancels_q.parse([("fields", fields)]).fields if fields else None
         return json_response(select_fields(row.doc, selected), headers={"ETag": etag(row.version)})
 
-    _ = ApiError
     return router
