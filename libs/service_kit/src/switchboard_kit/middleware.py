@@ -103,18 +103,26 @@ class BodySizeLimitMiddleware:
                     return
         received = 0
         started = False
+        exceeded = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    exceeded = True
                     raise _TooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if exceeded:
+                # The framework may turn the aborted read into its own error response: answer 413 instead.
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await send_error(send, error)
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
