@@ -335,6 +335,22 @@ class Suite:
             await asyncio.to_thread(self.postgres.stop)
             self.postgres = None
 
+    def kill_service(self, name: str) -> None:
+        """SIGKILL one service process, as a crash would (fault tests)."""
+        process = self.processes[name]
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    async def restart_service(self, name: str) -> None:
+        """Starts a stopped or crashed service again and waits until it is ready."""
+        spec = service_spec(name)
+        process = self.processes.get(name)
+        if process is not None and process.poll() is None:
+            raise SuiteError(f"{name} is still running")
+        self._start_service(spec)
+        await self._wait_ready(spec)
+
     def dead_services(self) -> dict[str, int]:
         """Services whose process has exited, with their exit codes."""
         return {
