@@ -118,8 +118,10 @@ class OrderService:
         except ValidationError as exc:
             raise BadRequest("Invalid ProductOrder", _validation_message(exc)) from exc
 
+        if "state" not in patched:
+            raise BadRequest("Invalid state", "state cannot be removed from an order")
         old_state = OrderState(current["state"])
-        new_state = OrderState(patched.get("state") or old_state)
+        new_state = OrderState(patched["state"])
         items_changed = _items_without_server_fields(patched) != _items_without_server_fields(current)
         if items_changed:
             if old_state not in EDITABLE_ITEM_STATES:

@@ -272,6 +272,9 @@ class TestPatch:
             (b'[{"op": "remove", "path": "/nope"}]', "application/json-patch+json", 400),
             (b"<xml/>", "application/xml", 415),
             (b'{"state": "completed"}', "application/merge-patch+json", 409),
+            (b'{"state": null}', "application/merge-patch+json", 400),
+            (b'[{"op": "remove", "path": "/state"}]', "application/json-patch+json", 400),
+            (b'{"state": "nonsense"}', "application/merge-patch+json", 400),
         ],
     )
     async def test_bad_patches(
