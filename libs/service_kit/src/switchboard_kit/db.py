@@ -173,4 +173,6 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
                 relay.wake()  # publish without waiting for the next poll
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the commit happens before the response is sent, so a client never reads
+# older state after a 2xx, and a failed commit becomes an error response instead of a lost write.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
