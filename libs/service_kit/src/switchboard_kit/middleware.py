@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -136,10 +135,3 @@ class BodySizeLimitMiddleware:
 
 class _TooLarge(Exception):
     pass
-
-
-def header(scope: Scope, name: bytes) -> Any:
-    for key, value in scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
-    return None

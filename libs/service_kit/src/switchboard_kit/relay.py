@@ -20,33 +20,15 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from .db import KitTables
 from .hub import subscription_matches
+from .infra import ensure_topics
 
 log = logging.getLogger("switchboard.relay")
-
-
-async def ensure_topics(bootstrap: str, topics: list[str], partitions: int = 3) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [t for t in topics if t not in existing]
-        if missing:
-            try:
-                await admin.create_topics(
-                    [NewTopic(name=t, num_partitions=partitions, replication_factor=1) for t in missing]
-                )
-            except Exception as exc:  # a concurrent creator won the race
-                if "TopicAlreadyExists" not in type(exc).__name__ + str(exc):
-                    raise
-    finally:
-        await admin.close()
 
 
 def make_producer(bootstrap: str, *, idempotence: bool, client_id: str) -> AIOKafkaProducer:
