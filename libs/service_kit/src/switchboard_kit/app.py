@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -130,7 +131,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
-        if getattr(exc.orig, "sqlstate", None) in _BAD_TEXT_SQLSTATES:
+        return _database_error(exc.orig)
+
+    @app.exception_handler(asyncpg.PostgresError)
+    async def driver_error(request: Request, exc: asyncpg.PostgresError) -> JSONResponse:
+        # Raised as is by hand-written SQL on a db.write_connection (SQLAlchemy wraps the rest).
+        return _database_error(exc)
+
+    def _database_error(exc: BaseException | None) -> JSONResponse:
+        if getattr(exc, "sqlstate", None) in _BAD_TEXT_SQLSTATES:
             # Only client text reaches PostgreSQL with a NUL character (path, query or JSON body).
             return _error_response(
                 400,

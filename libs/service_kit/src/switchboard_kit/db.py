@@ -6,6 +6,7 @@ kit's tables live in the service's database and in its alembic history.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -29,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.util import greenlet_spawn
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -171,6 +173,31 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             relay = getattr(getattr(request.app.state, "runtime", None), "relay", None)
             if relay is not None:
                 relay.wake()  # publish without waiting for the next poll
+
+
+@contextlib.asynccontextmanager
+async def write_connection(request: Request) -> AsyncIterator[Any]:
+    """A pooled asyncpg connection for a hot write path's hand-written SQL, without a session.
+
+    It comes from the engine's pool (no second pool, no second connection budget). Without a
+    transaction, each statement is its own: PostgreSQL makes one statement atomic, so a write that
+    fits in one statement (a data-modifying ``WITH``) costs one round trip instead of BEGIN, the
+    inserts and COMMIT. For several statements, use ``async with conn.transaction():``; it commits
+    before the block ends, so a client never reads older state after a 2xx. JSON and JSONB
+    parameters are JSON text (the dialect's codecs); JSONB results come back parsed. On success
+    the outbox relay is woken, as after a session's commit.
+    """
+    runtime = request.app.state.runtime
+    pooled = await runtime.engine.raw_connection()
+    conn = pooled.driver_connection
+    try:
+        yield conn
+    finally:
+        if conn.is_in_transaction():  # never hand the pool a connection with a transaction open
+            await conn.execute("ROLLBACK")
+        await greenlet_spawn(pooled.close)
+    if runtime.relay is not None:
+        runtime.relay.wake()
 
 
 # scope="function": the commit happens before the response is sent, so a client never reads

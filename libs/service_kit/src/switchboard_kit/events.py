@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -84,6 +85,32 @@ async def record_many(session: AsyncSession, outbox: Table, rows: list[dict[str,
     if rows:
         # One cached statement per table: no per-call SQL construction or compilation.
         await session.execute(_insert(outbox), rows)
+
+
+OUTBOX_COLUMNS = ("id", "topic", "key", "event_type", "payload", "headers")
+
+
+def outbox_values(rows: list[dict[str, Any]], first: int) -> tuple[str, list[Any]]:
+    """``INSERT INTO outbox`` columns and ``VALUES`` of :func:`outbox_row` rows, numbered from ``$first``,
+    with their parameters (JSON as text), for a statement run on :func:`db.driver_connection`.
+
+    Rows get their ``seq`` in the order given, as with :func:`record_many`.
+    """
+    width = len(OUTBOX_COLUMNS)
+    groups = []
+    params: list[Any] = []
+    for i, row in enumerate(rows):
+        n = first + i * width
+        groups.append(f"(${n}, ${n + 1}, ${n + 2}, ${n + 3}, ${n + 4}::jsonb, ${n + 5}::jsonb)")
+        params += (
+            row["id"],
+            row["topic"],
+            row["key"],
+            row["event_type"],
+            orjson.dumps(row["payload"]).decode(),
+            orjson.dumps(row["headers"]).decode(),
+        )
+    return f"({', '.join(OUTBOX_COLUMNS)}) VALUES {', '.join(groups)}", params
 
 
 _INSERTS: dict[Table, Any] = {}

@@ -24,25 +24,53 @@ def request_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
+def idempotency_key(request: Request) -> str | None:
+    """The request's ``Idempotency-Key``, or None when it has none."""
+    return request.headers.get(HEADER) or None
+
+
+def _scope(request: Request) -> str:
+    return f"{request.method} {request.url.path}"
+
+
 async def replay(session: AsyncSession, table: Table, request: Request, body: bytes) -> Response | None:
     key = request.headers.get(HEADER)
     if not key:
         return None
-    scope = f"{request.method} {request.url.path}"
+    scope = _scope(request)
     await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"{scope}|{key}", 0))))
     row = (await session.execute(select(table).where(table.c.scope == scope, table.c.key == key))).first()
+    return _replayed(None if row is None else row._mapping, key, body)
+
+
+async def replay_on(conn: Any, table: Table, request: Request, body: bytes) -> Response | None:
+    """:func:`replay` on a :func:`db.write_connection`, inside the caller's ``conn.transaction()``."""
+    key = request.headers.get(HEADER)
+    if not key:
+        return None
+    scope = _scope(request)
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{scope}|{key}")
+    row = await conn.fetchrow(
+        f"SELECT request_hash, status_code, body, headers FROM {table.name} WHERE scope = $1 AND key = $2",
+        scope,
+        key,
+    )
+    return _replayed(row, key, body)
+
+
+def _replayed(row: Any, key: str, body: bytes) -> Response | None:
     if row is None:
         return None
-    if row.request_hash != request_hash(body):
+    if row["request_hash"] != request_hash(body):
         raise UnprocessableEntity(
             "Idempotency key reused",
             f"Idempotency-Key {key!r} was already used with a different request body",
         )
-    headers = dict(row.headers)
+    headers = dict(row["headers"])
     headers["Idempotent-Replayed"] = "true"
     return Response(
-        orjson.dumps(row.body) if row.body is not None else b"",
-        status_code=row.status_code,
+        orjson.dumps(row["body"]) if row["body"] is not None else b"",
+        status_code=row["status_code"],
         headers=headers,
         media_type="application/json",
     )
@@ -63,11 +91,37 @@ async def remember(
         return
     await session.execute(
         insert(table).values(
-            scope=f"{request.method} {request.url.path}",
+            scope=_scope(request),
             key=key,
             request_hash=request_hash(body),
             status_code=status_code,
             body=response_body,
             headers=headers,
         )
+    )
+
+
+async def remember_on(
+    conn: Any,
+    table: Table,
+    request: Request,
+    body: bytes,
+    *,
+    status_code: int,
+    response_body: Any,
+    headers: dict[str, str],
+) -> None:
+    """:func:`remember` on a :func:`db.write_connection`, inside the same transaction as :func:`replay_on`."""
+    key = request.headers.get(HEADER)
+    if not key:
+        return
+    await conn.execute(
+        f"INSERT INTO {table.name} (scope, key, request_hash, status_code, body, headers)"
+        " VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb)",
+        _scope(request),
+        key,
+        request_hash(body),
+        status_code,
+        orjson.dumps(response_body).decode(),
+        orjson.dumps(headers).decode(),
     )

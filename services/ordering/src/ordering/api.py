@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from switchboard_kit import idempotency
-from switchboard_kit.db import SessionDep
+from switchboard_kit.db import SessionDep, write_connection
 from switchboard_kit.query import HotColumn, QueryCompiler, select_fields
 from switchboard_kit.resources import etag, json_response, list_openapi, list_response
 from tmf_models import common, tmf622
@@ -121,17 +121,33 @@ def build_router(service: OrderService, *, default_limit: int, max_limit: int) -
         tags=["productOrder"],
         operation_id="createProductOrder",
     )
-    async def create_product_order(
-        body: tmf622.ProductOrder_Create, request: Request, session: SessionDep
-    ) -> Response:
+    async def create_product_order(body: tmf622.ProductOrder_Create, request: Request) -> Response:
         """Creates a ProductOrder. Every order is validated against the catalogue before acceptance:
         a valid one is priced and goes acknowledged -> inProgress; an invalid one is stored as
         `rejected` with every problem listed in `note`."""
-        replay = await idempotency.replay(session, kit.idempotency_key, request, await request.body())
-        if replay is not None:
-            return replay
-        doc, version = await service.create_order(session, body)
-        return await created(request, session, doc, version)
+        raw = await request.body()
+        async with write_connection(request) as conn:
+            if idempotency.idempotency_key(request) is None:
+                # The common case: the order and its events are one statement, one round trip.
+                doc, version = await service.create_order(conn, body)
+                headers = {"Location": doc["href"], "ETag": etag(version)}
+            else:
+                async with conn.transaction():
+                    replay = await idempotency.replay_on(conn, kit.idempotency_key, request, raw)
+                    if replay is not None:
+                        return replay
+                    doc, version = await service.create_order(conn, body)
+                    headers = {"Location": doc["href"], "ETag": etag(version)}
+                    await idempotency.remember_on(
+                        conn,
+                        kit.idempotency_key,
+                        request,
+                        raw,
+                        status_code=201,
+                        response_body=doc,
+                        headers=headers,
+                    )
+        return json_response(doc, 201, headers)
 
     @router.get(
         "/productOrder/{id}",

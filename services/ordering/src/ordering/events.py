@@ -42,13 +42,17 @@ async def order_event(
     return event
 
 
-async def order_events(session: AsyncSession, changes: list[tuple[str, dict[str, Any]]]) -> None:
-    """Several events of one order, written in one statement, in this order."""
-    rows = [
+def order_rows(changes: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Outbox rows of several events of one order, in this order."""
+    return [
         kit_events.outbox_row(ORDER_TOPIC, order["id"], order_envelope(event_type, order))
         for event_type, order in changes
     ]
-    await kit_events.record_many(session, kit.outbox, rows)
+
+
+async def order_events(session: AsyncSession, changes: list[tuple[str, dict[str, Any]]]) -> None:
+    """Several events of one order, written in one statement, in this order."""
+    await kit_events.record_many(session, kit.outbox, order_rows(changes))
 
 
 async def cancel_event(

@@ -5,16 +5,45 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Table, Text, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from switchboard_kit import events as kit_events
 from switchboard_kit.context import correlation_id
 from switchboard_kit.query import ListQuery
 
-from .models import cancel_product_order, product_order
+from .models import cancel_product_order, kit, product_order
 
-# Built once: a statement constructed per call costs more CPU than the round trip.
-INSERT_ORDER = insert(product_order)
+INSERT_ORDER_SQL = (
+    f"INSERT INTO {product_order.name}"
+    " (id, doc, state, order_date, party_ids, next_action_at, correlation_id)"
+    " VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7)"
+)
+
+
+async def insert_order(
+    conn: Any,
+    doc: dict[str, Any],
+    *,
+    order_date: datetime,
+    next_action_at: datetime | None,
+    events: list[dict[str, Any]],
+) -> None:
+    """A new order and its outbox rows in one statement, on a :func:`db.write_connection`: one round
+    trip, atomic on its own (or part of the caller's transaction)."""
+    outbox_sql, outbox_params = kit_events.outbox_values(events, first=8)
+    await conn.execute(
+        f"WITH new_order AS ({INSERT_ORDER_SQL}) INSERT INTO {kit.outbox.name} {outbox_sql}",
+        doc["id"],
+        orjson.dumps(doc).decode(),
+        doc["state"],
+        order_date,
+        party_ids(doc),
+        next_action_at,
+        correlation_id.get(),
+        *outbox_params,
+    )
 
 
 def party_ids(doc: dict[str, Any]) -> list[str]:
@@ -59,22 +88,6 @@ class DocumentRepository:
 
 class OrderRepository(DocumentRepository):
     table = product_order
-
-    async def add(
-        self, doc: dict[str, Any], *, order_date: datetime, next_action_at: datetime | None
-    ) -> None:
-        await self.session.execute(
-            INSERT_ORDER,
-            {
-                "id": doc["id"],
-                "doc": doc,
-                "state": doc["state"],
-                "order_date": order_date,
-                "party_ids": party_ids(doc),
-                "next_action_at": next_action_at,
-                "correlation_id": correlation_id.get(),
-            },
-        )
 
     async def save(self, doc: dict[str, Any], version: int, *, next_action_at: Any = ...) -> int:
         values: dict[str, Any] = {

@@ -20,7 +20,7 @@ from . import domain, events
 from .catalog import Catalog
 from .domain import CancelState, ItemState, OrderState
 from .provisioning import ProvisioningAdapter
-from .repository import CancelRepository, OrderRepository
+from .repository import CancelRepository, OrderRepository, insert_order
 
 # Attributes the server owns: a PATCH may repeat them unchanged but never change them.
 SERVER_OWNED = ("id", "href", "orderDate", "completionDate", "cancellationDate", "orderTotalPrice")
@@ -55,10 +55,11 @@ class OrderService:
 
     # ------------------------------------------------------------------ capture
 
-    async def create_order(
-        self, session: AsyncSession, body: tmf622.ProductOrder_Create
-    ) -> tuple[dict[str, Any], int]:
-        """Captures an order: validated against the catalogue, then accepted (inProgress) or rejected."""
+    async def create_order(self, conn: Any, body: tmf622.ProductOrder_Create) -> tuple[dict[str, Any], int]:
+        """Captures an order: validated against the catalogue, then accepted (inProgress) or rejected.
+
+        ``conn`` is a :func:`switchboard_kit.db.write_connection`: the order and its events are one
+        statement."""
         now = utc_now()
         # The indexed column holds exactly what the document says (millisecond precision).
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)
@@ -67,12 +68,16 @@ class OrderService:
         order_id = str(uuid.uuid4())
         doc = {"id": order_id, "href": self.order_href(order_id), **doc, "orderDate": stamp}
         doc.setdefault("@type", "ProductOrder")
-        repo = OrderRepository(session)
         problems = domain.validate_order(doc, self.catalog)
         if problems:
             doc = domain.apply_rejection(doc, problems, date=stamp)
-            await repo.add(doc, order_date=now, next_action_at=None)
-            await events.order_event(session, "ProductOrderCreateEvent", doc)
+            await insert_order(
+                conn,
+                doc,
+                order_date=now,
+                next_action_at=None,
+                events=events.order_rows([("ProductOrderCreateEvent", doc)]),
+            )
             return doc, 1
         doc = domain.price_order(doc, self.catalog)
         _set_states(doc, OrderState.ACKNOWLEDGED, ItemState.ACKNOWLEDGED)
@@ -80,9 +85,14 @@ class OrderService:
         _set_states(
             doc, domain.transition(OrderState.ACKNOWLEDGED, OrderState.IN_PROGRESS), ItemState.IN_PROGRESS
         )
-        await repo.add(doc, order_date=now, next_action_at=now + self.provisioning_delay)
-        await events.order_events(
-            session, [("ProductOrderCreateEvent", acknowledged), ("ProductOrderStateChangeEvent", doc)]
+        await insert_order(
+            conn,
+            doc,
+            order_date=now,
+            next_action_at=now + self.provisioning_delay,
+            events=events.order_rows(
+                [("ProductOrderCreateEvent", acknowledged), ("ProductOrderStateChangeEvent", doc)]
+            ),
         )
         return doc, 1
 

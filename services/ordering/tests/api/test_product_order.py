@@ -115,6 +115,18 @@ class TestCreate:
         assert "relatedParty" in error["message"] and "quantity" in error["message"]
         assert await count_orders(app) == 0
 
+    async def test_nul_character_is_400_and_stores_nothing(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        # JSON allows \u0000; PostgreSQL's JSONB refuses it, and the one-statement insert must say 400.
+        body = broadband_order()
+        body["description"] = "before\u0000after"
+        error = assert_tmf_error(await client.post(ORDERS, json=body), 400)
+        assert "NUL" in error["message"]
+        assert await count_orders(app) == 0
+        outbox_rows = await outbox(app)
+        assert outbox_rows == []
+
     async def test_missing_items_is_400(self, client: httpx.AsyncClient) -> None:
         assert_tmf_error(await client.post(ORDERS, json={"relatedParty": []}), 400)
 
