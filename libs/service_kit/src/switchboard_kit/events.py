@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +10,7 @@ from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .context import correlation_id
+from .ids import new_id
 
 
 def utc_now() -> datetime:
@@ -19,8 +19,10 @@ def utc_now() -> datetime:
 
 def format_datetime(value: datetime) -> str:
     """RFC 3339 in UTC with a ``Z`` suffix, millisecond precision."""
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    if value.utcoffset():
+        value = value.astimezone(UTC)
+    # YYYY-MM-DDTHH:MM:SS.mmm+00:00 (an aware datetime always prints an offset)
+    return value.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 def listener_name(event_type: str) -> str:
@@ -41,7 +43,7 @@ def envelope(
 ) -> dict[str, Any]:
     """Builds the TMF event envelope: eventId, eventTime, eventType, correlationId, ..., event{resource}."""
     when = format_datetime(at or utc_now())
-    event_id = str(uuid.uuid4())
+    event_id = new_id()
     body: dict[str, Any] = {
         "eventId": event_id,
         "eventTime": when,
@@ -64,7 +66,7 @@ def outbox_row(topic: str, key: str, event: dict[str, Any]) -> dict[str, Any]:
     if event.get("correlationId"):
         headers["correlationId"] = event["correlationId"]
     return {
-        "id": uuid.UUID(event["eventId"]),
+        "id": event["eventId"],  # text: asyncpg writes it to the uuid column as it is
         "topic": topic,
         "key": key,
         "event_type": event["eventType"],
@@ -101,7 +103,7 @@ def outbox_values(rows: list[dict[str, Any]], first: int) -> tuple[str, list[Any
     params: list[Any] = []
     for i, row in enumerate(rows):
         n = first + i * width
-        groups.append(f"(${n}, ${n + 1}, ${n + 2}, ${n + 3}, ${n + 4}::jsonb, ${n + 5}::jsonb)")
+        groups.append(f"(${n}, ${n + 1}, ${n + 2}, ${n + 3}, ${n + 4}::text::jsonb, ${n + 5}::text::jsonb)")
         params += (
             row["id"],
             row["topic"],

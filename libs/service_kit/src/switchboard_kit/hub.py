@@ -11,7 +11,6 @@ import asyncio
 import logging
 import random
 import re
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .db import KitTables, SessionDep
 from .errors import BadRequest, NotFound
+from .ids import new_id
 from .resources import ensure_storable
 
 log = logging.getLogger("switchboard.hub")
@@ -110,7 +110,7 @@ def hub_router(tables: KitTables, base_url: str) -> APIRouter:
         parse_query(body.query)
         if not body.callback.startswith(("http://", "https://")):
             raise BadRequest("Invalid callback", "callback must be an absolute http(s) URL")
-        sub_id = str(uuid.uuid4())
+        sub_id = new_id()
         await session.execute(insert(subs).values(id=sub_id, callback=body.callback, query=body.query))
         payload = {"id": sub_id, "callback": body.callback}
         if body.query is not None:

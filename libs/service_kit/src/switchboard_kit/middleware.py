@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .context import correlation_id
 from .errors import ApiError
+from .ids import new_id
 
 CORRELATION_HEADER = b"x-correlation-id"
 
@@ -28,7 +27,7 @@ class CorrelationIdMiddleware:
             if name == CORRELATION_HEADER:
                 cid = value.decode("latin-1")[:200] or None
                 break
-        cid = cid or str(uuid.uuid4())
+        cid = cid or new_id()
         token = correlation_id.set(cid)
 
         async def send_with_header(message: Message) -> None:

@@ -766,8 +766,9 @@ _CENT = Decimal("0.01")
 _PRICE_TYPE_ORDER = {"recurring": 0, "oneTime": 1}
 
 
-def price_order(order: Mapping[str, Any], catalog: Catalog) -> dict[str, Any]:
-    """A copy of ``order`` with ``itemPrice`` on every item and ``orderTotalPrice``.
+def price_order(order: Mapping[str, Any], catalog: Catalog, *, in_place: bool = False) -> dict[str, Any]:
+    """A copy of ``order`` (or ``order`` itself, with ``in_place``) with ``itemPrice`` on every item and
+    ``orderTotalPrice``.
 
     Each catalogue price becomes one ``OrderPrice`` in ``itemPrice``, multiplied
     by the item's quantity. Which prices apply depends on the action: ``add``
@@ -783,7 +784,7 @@ def price_order(order: Mapping[str, Any], catalog: Catalog) -> dict[str, Any]:
     Call ``validate_order`` first: an unknown offering raises ``UnknownOffering``
     and an invalid quantity raises ``ValueError``.
     """
-    priced = _json_copy(order)
+    priced = order if in_place and isinstance(order, dict) else _json_copy(order)
     totals: dict[tuple[str, str | None, str], _Total] = {}
     for item in _objects(priced.get("productOrderItem")):
         offering = catalog.offering(_ref_id(item.get("productOffering")) or "")

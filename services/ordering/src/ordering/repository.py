@@ -18,7 +18,7 @@ from .models import cancel_product_order, kit, product_order
 INSERT_ORDER_SQL = (
     f"INSERT INTO {product_order.name}"
     " (id, doc, state, order_date, party_ids, next_action_at, correlation_id)"
-    " VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7)"
+    " VALUES ($1, $2::text::jsonb, $3, $4, $5, $6, $7)"
 )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard_kit.errors import BadRequest, Conflict, NotFound
 from switchboard_kit.events import format_datetime, utc_now
+from switchboard_kit.ids import new_id
 from switchboard_kit.patch import apply_patch
 from switchboard_kit.resources import check_if_match, input_document
 from tmf_models import tmf622
@@ -65,7 +65,7 @@ class OrderService:
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         stamp = format_datetime(now)
         doc = _dump(body)
-        order_id = str(uuid.uuid4())
+        order_id = new_id()
         doc = {"id": order_id, "href": self.order_href(order_id), **doc, "orderDate": stamp}
         doc.setdefault("@type", "ProductOrder")
         problems = domain.validate_order(doc, self.catalog)
@@ -79,9 +79,8 @@ class OrderService:
                 events=events.order_rows([("ProductOrderCreateEvent", doc)]),
             )
             return doc, 1
-        doc = domain.price_order(doc, self.catalog)
-        _set_states(doc, OrderState.ACKNOWLEDGED, ItemState.ACKNOWLEDGED)
-        acknowledged = _snapshot(doc)
+        domain.price_order(doc, self.catalog, in_place=True)  # doc is this request's own
+        acknowledged = _with_states(doc, OrderState.ACKNOWLEDGED, ItemState.ACKNOWLEDGED)
         _set_states(
             doc, domain.transition(OrderState.ACKNOWLEDGED, OrderState.IN_PROGRESS), ItemState.IN_PROGRESS
         )
@@ -206,7 +205,7 @@ class OrderService:
         order_row = await OrderRepository(session).get(order_id, for_update=True)
         if order_row is None:
             raise NotFound("ProductOrder not found", f"No productOrder with id {order_id} to cancel")
-        cancel_id = str(uuid.uuid4())
+        cancel_id = new_id()
         doc = {"id": cancel_id, "href": self.cancel_href(cancel_id), **doc}
         doc["productOrder"] = {
             **order_ref,
@@ -329,6 +328,17 @@ class OrderService:
 def _snapshot(doc: dict[str, Any]) -> dict[str, Any]:
     """A deep copy of a JSON document (several times faster than copy.deepcopy)."""
     copied: dict[str, Any] = orjson.loads(orjson.dumps(doc))
+    return copied
+
+
+def _with_states(order: dict[str, Any], state: OrderState, item_state: ItemState) -> dict[str, Any]:
+    """A copy of ``order`` in ``state``, every item in ``item_state``; only the order and its items are
+    copied (the rest is shared, so neither copy may be changed below the item level afterwards)."""
+    copied = {**order, "state": state.value}
+    if "productOrderItem" in order:
+        copied["productOrderItem"] = [
+            {**item, "state": item_state.value} for item in order["productOrderItem"]
+        ]
     return copied
 
 
