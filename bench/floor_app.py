@@ -26,9 +26,8 @@ INSERT = "INSERT INTO bench_floor_order (id, doc) VALUES ($1, $2::jsonb)"
 
 def create_app() -> FastAPI:
     dsn = os.environ["FLOOR_DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
-    # The same connection budget as the service's SQLAlchemy pool (pool_size + max_overflow).
-    min_size = int(os.environ.get("FLOOR_POOL_SIZE", "10"))
-    max_size = min_size + int(os.environ.get("FLOOR_MAX_OVERFLOW", "10"))
+    # The same connection budget as the service's SQLAlchemy pool (pool_size, no overflow), all kept open.
+    min_size = max_size = int(os.environ.get("FLOOR_POOL_SIZE", "32"))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -27,7 +27,7 @@ from tmf_models import common
 from . import db, logs
 from .errors import ApiError
 from .hub import HubDeliverer, hub_router
-from .middleware import BodySizeLimitMiddleware, CorrelationIdMiddleware, TrailingSlashMiddleware
+from .middleware import RequestMiddleware
 from .relay import OutboxRelay
 from .settings import ServiceSettings
 
@@ -259,9 +259,7 @@ def create_service_app(
             {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
         )
 
-    app.add_middleware(TrailingSlashMiddleware)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(CorrelationIdMiddleware)
+    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
     return app
 
 

@@ -10,11 +10,7 @@ from fastapi import FastAPI
 from switchboard_kit.app import install_error_handlers
 from switchboard_kit.context import correlation_id
 from switchboard_kit.logs import JsonFormatter
-from switchboard_kit.middleware import (
-    BodySizeLimitMiddleware,
-    CorrelationIdMiddleware,
-    TrailingSlashMiddleware,
-)
+from switchboard_kit.middleware import RequestMiddleware
 
 
 class TestJsonFormatter:
@@ -46,9 +42,7 @@ def small_app() -> FastAPI:
         seen.append(correlation_id.get())
         return {"correlationId": correlation_id.get()}
 
-    app.add_middleware(TrailingSlashMiddleware)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=100)
-    app.add_middleware(CorrelationIdMiddleware)
+    app.add_middleware(RequestMiddleware, max_body_bytes=100)
     return app
 
 
@@ -70,9 +64,12 @@ class TestMiddleware:
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=small_app()), base_url="http://t"
         ) as client:
-            response = await client.post("/things", json={"a": 1, "b": "x" * 200})
+            response = await client.post(
+                "/things", json={"a": 1, "b": "x" * 200}, headers={"X-Correlation-ID": "big-1"}
+            )
             assert response.status_code == 413
             assert response.json()["code"] == "payloadTooLarge"
+            assert response.headers["X-Correlation-ID"] == "big-1"
 
             async def chunks():  # streamed: no Content-Length header
                 yield b'{"a": 1, "pad": "'
