@@ -769,7 +769,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--warmup", type=float, default=2.0, help="seconds of load discarded before each round"
     )
     parser.add_argument(
-        "--pool-size", type=int, default=32, help="database connections of each app (kept open; no overflow)"
+        "--pool-size", type=int, default=20, help="database connections of each app (kept open; no overflow)"
     )
     parser.add_argument("--skip-post", action="store_true")
     parser.add_argument("--skip-get", action="store_true")

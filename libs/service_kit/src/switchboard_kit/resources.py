@@ -30,15 +30,17 @@ def ensure_storable(doc: Any) -> None:
         raise BadRequest("Invalid JSON value", str(exc)) from exc
 
 
-def input_document(model: BaseModel) -> dict[str, Any]:
+def input_document(model: BaseModel, raw: bytes | None = None) -> dict[str, Any]:
     """The JSON document a client sent, validated: only the attributes it set, and no nulls.
 
     TMF v4 schemas allow null nowhere except in untyped values (``Characteristic.value``), while the
     models accept ``None`` for every optional attribute; a null therefore means "absent" and is dropped,
     so it is never echoed back. Extension attributes the models do not describe are kept as sent.
+    ``raw``, the bytes ``model`` was validated from, saves the walk for nulls when it has none.
     """
     doc: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    _drop_nulls(type(model), doc)
+    if raw is None or b"null" in raw:
+        _drop_nulls(type(model), doc)
     ensure_storable(doc)
     return doc
 

@@ -125,14 +125,14 @@ def build_router(service: OrderService, *, default_limit: int, max_limit: int) -
         async with write_connection(request) as conn:
             if idempotency.idempotency_key(request) is None:
                 # The common case: the order and its events are one statement, one round trip.
-                doc, version = await service.create_order(conn, body)
+                doc, version = await service.create_order(conn, body, raw)
                 headers = {"Location": doc["href"], "ETag": etag(version)}
             else:
                 async with conn.transaction():
                     replay = await idempotency.replay_on(conn, kit.idempotency_key, request, raw)
                     if replay is not None:
                         return replay
-                    doc, version = await service.create_order(conn, body)
+                    doc, version = await service.create_order(conn, body, raw)
                     headers = {"Location": doc["href"], "ETag": etag(version)}
                     await idempotency.remember_on(
                         conn,

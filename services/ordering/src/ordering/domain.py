@@ -21,6 +21,7 @@ rejected order.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -323,7 +324,7 @@ def validate_order(
     item_ids = _check_item_ids(items, problems)
     order_has_billing_account = bool(_ref_id(order.get("billingAccount")))
     for index, raw in enumerate(items):
-        item = raw if isinstance(raw, Mapping) else {}
+        item = raw if isinstance(raw, dict) else {}
         _check_item(
             _ItemContext(order, item, index, catalog, item_ids),
             order_has_billing_account,
@@ -348,7 +349,7 @@ class _ItemContext:
     @property
     def product(self) -> Mapping[str, Any]:
         value = self.item.get("product")
-        return value if isinstance(value, Mapping) else {}
+        return value if isinstance(value, dict) else {}
 
     def path(self, suffix: str = "") -> str:
         base = f"productOrderItem[{self.index}]"
@@ -364,7 +365,7 @@ def _check_customer(
     customers = [
         (index, party)
         for index, party in enumerate(_list(order.get("relatedParty")))
-        if isinstance(party, Mapping) and _is_customer(party)
+        if isinstance(party, dict) and _is_customer(party)
     ]
     if not customers:
         problems.append(
@@ -407,7 +408,7 @@ def _is_customer(party: Mapping[str, Any]) -> bool:
 def _check_item_ids(items: list[Any], problems: list[Problem]) -> frozenset[str]:
     seen: set[str] = set()
     for index, raw in enumerate(items):
-        item_id = raw.get("id") if isinstance(raw, Mapping) else None
+        item_id = raw.get("id") if isinstance(raw, dict) else None
         path = f"productOrderItem[{index}].id"
         if not isinstance(item_id, str) or not item_id:
             problems.append(Problem(ProblemCode.MISSING_ITEM_ID, "The item has no id.", field=path))
@@ -521,7 +522,7 @@ def _action(item: Mapping[str, Any]) -> ItemAction | None:
 
 def _check_relationships(ctx: _ItemContext, problems: list[Problem]) -> None:
     for index, relationship in enumerate(_list(ctx.item.get("productOrderItemRelationship"))):
-        related = relationship.get("id") if isinstance(relationship, Mapping) else None
+        related = relationship.get("id") if isinstance(relationship, dict) else None
         path = f"productOrderItemRelationship[{index}].id"
         if isinstance(related, str) and related == ctx.item_id:
             problems.append(
@@ -543,7 +544,7 @@ def _check_characteristics(
     given: set[str] = set()
     for index, characteristic in enumerate(_list(ctx.product.get("productCharacteristic"))):
         path = f"product.productCharacteristic[{index}]"
-        name = characteristic.get("name") if isinstance(characteristic, Mapping) else None
+        name = characteristic.get("name") if isinstance(characteristic, dict) else None
         spec = offering.characteristic(name) if isinstance(name, str) else None
         if spec is None:
             problems.append(
@@ -635,7 +636,7 @@ def _check_place(ctx: _ItemContext, problems: list[Problem]) -> None:
     matches = [
         (index, place)
         for index, place in enumerate(_list(ctx.product.get("place")))
-        if isinstance(place, Mapping) and place.get("role") == INSTALLATION_PLACE_ROLE
+        if isinstance(place, dict) and place.get("role") == INSTALLATION_PLACE_ROLE
     ]
     if not matches:
         problems.append(
@@ -835,6 +836,18 @@ class _Total:
 
 
 def _order_price(price: OfferingPrice, quantity: int) -> dict[str, Any]:
+    """The item's ``OrderPrice`` for one catalogue price: a fresh copy of a JSON value built once per
+    (price, quantity), since the catalogue does not change while the service runs."""
+    copied: dict[str, Any] = orjson.loads(_order_price_json(price, quantity))
+    return copied
+
+
+@functools.lru_cache(maxsize=4096)
+def _order_price_json(price: OfferingPrice, quantity: int) -> bytes:
+    return orjson.dumps(_build_order_price(price, quantity))
+
+
+def _build_order_price(price: OfferingPrice, quantity: int) -> dict[str, Any]:
     result: dict[str, Any] = {"@type": "OrderPrice", "name": price.name}
     if quantity != 1:
         result["description"] = f"{quantity} x {_money(price.tax_included_amount)} {price.currency}"
@@ -876,7 +889,7 @@ def _money(amount: Decimal) -> float:
 
 
 def _ref_id(ref: Any) -> str | None:
-    value = ref.get("id") if isinstance(ref, Mapping) else None
+    value = ref.get("id") if isinstance(ref, dict) else None
     return value if isinstance(value, str) and value else None
 
 

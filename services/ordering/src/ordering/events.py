@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,10 +43,13 @@ async def order_event(
     return event
 
 
-def order_rows(changes: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Outbox rows of several events of one order, in this order."""
+def order_rows(
+    changes: list[tuple[str, dict[str, Any]]], *, at: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Outbox rows of several events of one order, in this order, all at ``at`` (default: now)."""
+    at = at or kit_events.utc_now()
     return [
-        kit_events.outbox_row(ORDER_TOPIC, order["id"], order_envelope(event_type, order))
+        kit_events.outbox_row(ORDER_TOPIC, order["id"], order_envelope(event_type, order, at=at))
         for event_type, order in changes
     ]
 

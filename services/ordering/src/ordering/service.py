@@ -55,16 +55,18 @@ class OrderService:
 
     # ------------------------------------------------------------------ capture
 
-    async def create_order(self, conn: Any, body: tmf622.ProductOrder_Create) -> tuple[dict[str, Any], int]:
+    async def create_order(
+        self, conn: Any, body: tmf622.ProductOrder_Create, raw: bytes | None = None
+    ) -> tuple[dict[str, Any], int]:
         """Captures an order: validated against the catalogue, then accepted (inProgress) or rejected.
 
         ``conn`` is a :func:`switchboard_kit.db.write_connection`: the order and its events are one
-        statement."""
+        statement. ``raw`` is the request body ``body`` was validated from, when there is one."""
         now = utc_now()
         # The indexed column holds exactly what the document says (millisecond precision).
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         stamp = format_datetime(now)
-        doc = _dump(body)
+        doc = input_document(body, raw)
         order_id = new_id()
         doc = {"id": order_id, "href": self.order_href(order_id), **doc, "orderDate": stamp}
         doc.setdefault("@type", "ProductOrder")
@@ -76,7 +78,7 @@ class OrderService:
                 doc,
                 order_date=now,
                 next_action_at=None,
-                events=events.order_rows([("ProductOrderCreateEvent", doc)]),
+                events=events.order_rows([("ProductOrderCreateEvent", doc)], at=now),
             )
             return doc, 1
         domain.price_order(doc, self.catalog, in_place=True)  # doc is this request's own
@@ -90,7 +92,7 @@ class OrderService:
             order_date=now,
             next_action_at=now + self.provisioning_delay,
             events=events.order_rows(
-                [("ProductOrderCreateEvent", acknowledged), ("ProductOrderStateChangeEvent", doc)]
+                [("ProductOrderCreateEvent", acknowledged), ("ProductOrderStateChangeEvent", doc)], at=now
             ),
         )
         return doc, 1
