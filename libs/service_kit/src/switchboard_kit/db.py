@@ -29,7 +29,13 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.util import greenlet_spawn
 
 NAMING_CONVENTION = {
@@ -198,6 +204,22 @@ async def write_connection(request: Request) -> AsyncIterator[Any]:
         await greenlet_spawn(pooled.close)
     if runtime.relay is not None:
         runtime.relay.wake()
+
+
+@contextlib.asynccontextmanager
+async def read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    """A Core connection in autocommit for a hot read of one statement: no ORM session and no
+    BEGIN/COMMIT round trips (one statement sees one snapshot). Statements go through
+    SQLAlchemy's compiled cache as usual. For a read that needs several statements to agree,
+    use a session (``SessionDep``)."""
+    engine: AsyncEngine = request.app.state.runtime.reader
+    async with engine.connect() as conn:
+        yield conn
+
+
+def autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """``engine`` in autocommit, sharing its pool (with asyncpg this is a flag: no round trip)."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 # scope="function": the commit happens before the response is sent, so a client never reads

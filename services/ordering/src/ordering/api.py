@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from switchboard_kit import idempotency
-from switchboard_kit.db import SessionDep, write_connection
+from switchboard_kit.db import SessionDep, read_connection, write_connection
 from switchboard_kit.query import HotColumn, QueryCompiler, select_fields
 from switchboard_kit.resources import (
     add_hot_route,
@@ -91,6 +91,25 @@ def build_router(service: OrderService, *, default_limit: int, max_limit: int) -
         )
         return json_response(doc, 201, headers)
 
+    async def list_orders(request: Request) -> Response:
+        query = orders_q.parse(request.query_params.multi_items())
+        async with read_connection(request) as conn:  # one statement: no transaction needed
+            docs, total = await OrderRepository(conn).list(query)
+        return list_response(docs, total=total, offset=query.offset, fields=query.fields)
+
+    async def retrieve_order(request: Request, id: str, fields: str | None) -> Response:
+        async with read_connection(request) as conn:
+            row = await service.get_order(conn, id)
+        selected = orders_q.parse([("fields", fields)]).fields if fields else None
+        return json_response(select_fields(row.doc, selected), headers={"ETag": etag(row.version)})
+
+    async def serve_retrieve_product_order(request: Request) -> Response:
+        return await retrieve_order(request, request.path_params["id"], request.query_params.get("fields"))
+
+    # The reads agents hit most are served by plain routes too; the FastAPI routes below document them.
+    add_hot_route(router, "/productOrder", "GET", list_orders)
+    add_hot_route(router, "/productOrder/{id}", "GET", serve_retrieve_product_order)
+
     @router.get(
         "/productOrder",
         response_model=list[tmf622.ProductOrder],
@@ -114,11 +133,9 @@ def build_router(service: OrderService, *, default_limit: int, max_limit: int) -
             },
         ),
     )
-    async def list_product_order(request: Request, session: SessionDep) -> Response:
+    async def list_product_order(request: Request) -> Response:
         """Lists or finds ProductOrder objects (TMF630 filters, fields, offset/limit, sort)."""
-        query = orders_q.parse(request.query_params.multi_items())
-        docs, total = await OrderRepository(session).list(query)
-        return list_response(docs, total=total, offset=query.offset, fields=query.fields)
+        return await list_orders(request)
 
     async def create_order(request: Request, body: tmf622.ProductOrder_Create) -> Response:
         raw = await request.body()
@@ -175,13 +192,9 @@ def build_router(service: OrderService, *, default_limit: int, max_limit: int) -
         tags=["productOrder"],
         operation_id="retrieveProductOrder",
     )
-    async def retrieve_product_order(
-        id: str, request: Request, session: SessionDep, fields: str | None = None
-    ) -> Response:
+    async def retrieve_product_order(id: str, request: Request, fields: str | None = None) -> Response:
         """Retrieves a ProductOrder by id."""
-        row = await service.get_order(session, id)
-        selected = orders_q.parse([("fields", fields)]).fields if fields else None
-        return json_response(select_fields(row.doc, selected), headers={"ETag": etag(row.version)})
+        return await retrieve_order(request, id, fields)
 
     @router.patch(
         "/productOrder/{id}",

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Table, Text, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from switchboard_kit import events as kit_events
 from switchboard_kit.context import correlation_id
@@ -55,7 +55,8 @@ class DocumentRepository:
 
     table: Table
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession | AsyncConnection) -> None:
+        # A session, or for one-statement reads a Core connection (db.read_connection).
         self.session = session
 
     async def get(self, id: str, *, for_update: bool = False) -> Any:

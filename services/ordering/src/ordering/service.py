@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from switchboard_kit.errors import BadRequest, Conflict, NotFound
 from switchboard_kit.events import format_datetime, utc_now
@@ -99,7 +99,9 @@ class OrderService:
 
     # -------------------------------------------------------------------- reads
 
-    async def get_order(self, session: AsyncSession, id: str, *, for_update: bool = False) -> Any:
+    async def get_order(
+        self, session: AsyncSession | AsyncConnection, id: str, *, for_update: bool = False
+    ) -> Any:
         row = await OrderRepository(session).get(id, for_update=for_update)
         if row is None:
             raise NotFound("ProductOrder not found", f"No productOrder with id {id}")
