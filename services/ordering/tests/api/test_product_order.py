@@ -152,6 +152,14 @@ class TestCreate:
 
 
 class TestRetrieve:
+    async def test_head_answers_like_get_without_a_body(self, client: httpx.AsyncClient) -> None:
+        order = await create(client)
+        get = await client.get(f"{ORDERS}/{order['id']}")
+        head = await client.head(f"{ORDERS}/{order['id']}")
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["ETag"] == get.headers["ETag"]
+        assert (await client.head(ORDERS)).status_code == 200
+
     async def test_get_by_id_and_404(self, client: httpx.AsyncClient) -> None:
         order = await create(client)
         response = await client.get(f"{ORDERS}/{order['id']}")
