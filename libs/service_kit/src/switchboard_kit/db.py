@@ -196,12 +196,20 @@ async def write_connection(request: Request) -> AsyncIterator[Any]:
     runtime = request.app.state.runtime
     pooled = await runtime.engine.raw_connection()
     conn = pooled.driver_connection
+    reusable = True
     try:
         yield conn
     finally:
-        if conn.is_in_transaction():  # never hand the pool a connection with a transaction open
-            await conn.execute("ROLLBACK")
-        await greenlet_spawn(pooled.close)
+        # (A cancelled statement is cancelled on the server by asyncpg; the connection stays usable.)
+        if reusable and conn.is_in_transaction():  # never pool a connection with a transaction open
+            try:
+                await conn.execute("ROLLBACK")
+            except Exception:
+                reusable = False
+        if reusable and not conn.is_closed():
+            await greenlet_spawn(pooled.close)
+        else:
+            await greenlet_spawn(pooled.invalidate)  # closed and replaced; the pool slot is freed
     if runtime.relay is not None:
         runtime.relay.wake()
 
