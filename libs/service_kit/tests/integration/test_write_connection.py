@@ -35,10 +35,14 @@ async def test_statements_commit_transactions_roll_back_and_the_pool_stays_usabl
             await conn.execute("DROP TABLE IF EXISTS wc_probe; CREATE TABLE wc_probe (n int UNIQUE)")
         async with db.write_connection(request) as conn:
             await conn.execute("INSERT INTO wc_probe VALUES (1)")  # autocommit: one statement
-        with pytest.raises(asyncpg.UniqueViolationError):
+
+        async def two_inserts_one_duplicate() -> None:
             async with db.write_connection(request) as conn, conn.transaction():
                 await conn.execute("INSERT INTO wc_probe VALUES (2)")
                 await conn.execute("INSERT INTO wc_probe VALUES (1)")
+
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await two_inserts_one_duplicate()
         assert await _count(engine) == 1  # the failed transaction left nothing
 
         # A request cancelled mid-statement: its connection is replaced, not reused mid-query.
