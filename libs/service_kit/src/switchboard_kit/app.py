@@ -45,7 +45,7 @@ class Runtime:
     tables: db.KitTables
     base_url: str
     engine: AsyncEngine = field(init=False)
-    reader: AsyncEngine = field(init=False)  # the same pool in autocommit (db.read_connection)
+    statements: db.StatementCache = field(init=False)  # compiled Core statements (db.fetch)
     sessionmaker: async_sessionmaker[AsyncSession] = field(init=False)
     http: httpx.AsyncClient = field(init=False)
     relay: OutboxRelay | None = None
@@ -189,7 +189,7 @@ def create_service_app(
         gc.collect()
         gc.freeze()
         gc.set_threshold(*settings.gc_thresholds)
-        runtime.reader = db.autocommit(runtime.engine)
+        runtime.statements = db.StatementCache(runtime.engine.dialect)
         runtime.sessionmaker = db.sessionmaker(runtime.engine)
         runtime.http = httpx.AsyncClient(timeout=settings.hub_timeout)
         app.state.sessionmaker = runtime.sessionmaker

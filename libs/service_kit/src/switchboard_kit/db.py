@@ -30,7 +30,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -194,14 +193,31 @@ async def write_connection(request: Request) -> AsyncIterator[Any]:
     the outbox relay is woken, as after a session's commit.
     """
     runtime = request.app.state.runtime
-    pooled = await runtime.engine.raw_connection()
-    conn = pooled.driver_connection
-    reusable = True
+    async with _pooled_driver_connection(runtime.engine) as conn:
+        yield conn
+    if runtime.relay is not None:
+        runtime.relay.wake()
+
+
+@contextlib.asynccontextmanager
+async def read_connection(request: Request) -> AsyncIterator[Any]:
+    """A pooled asyncpg connection for a hot read: one statement, its own snapshot, no session and
+    no BEGIN/COMMIT. Build the statement with SQLAlchemy Core and run it with :func:`fetch`. For
+    a read that needs several statements to agree, use a session (``SessionDep``)."""
+    async with _pooled_driver_connection(request.app.state.runtime.engine) as conn:
+        yield conn
+
+
+@contextlib.asynccontextmanager
+async def _pooled_driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    pooled = await engine.raw_connection()
+    conn: Any = pooled.driver_connection
     try:
         yield conn
     finally:
         # (A cancelled statement is cancelled on the server by asyncpg; the connection stays usable.)
-        if reusable and conn.is_in_transaction():  # never pool a connection with a transaction open
+        reusable = True
+        if conn.is_in_transaction():  # never pool a connection with a transaction open
             try:
                 await conn.execute("ROLLBACK")
             except Exception:
@@ -210,24 +226,59 @@ async def write_connection(request: Request) -> AsyncIterator[Any]:
             await greenlet_spawn(pooled.close)
         else:
             await greenlet_spawn(pooled.invalidate)  # closed and replaced; the pool slot is freed
-    if runtime.relay is not None:
-        runtime.relay.wake()
 
 
-@contextlib.asynccontextmanager
-async def read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    """A Core connection in autocommit for a hot read of one statement: no ORM session and no
-    BEGIN/COMMIT round trips (one statement sees one snapshot). Statements go through
-    SQLAlchemy's compiled cache as usual. For a read that needs several statements to agree,
-    use a session (``SessionDep``)."""
-    engine: AsyncEngine = request.app.state.runtime.reader
-    async with engine.connect() as conn:
-        yield conn
+_COMPILED_CACHE_SIZE = 1000
 
 
-def autocommit(engine: AsyncEngine) -> AsyncEngine:
-    """``engine`` in autocommit, sharing its pool (with asyncpg this is a flag: no round trip)."""
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
+class StatementCache:
+    """SQLAlchemy Core statements as (SQL text, positional parameters) for asyncpg.
+
+    Compiling a statement costs more than running it; like SQLAlchemy's own compiled cache,
+    this keys the compiled form by the statement's cache key (its shape, not its values) and
+    takes this call's values from the key's bound parameters.
+    """
+
+    def __init__(self, dialect: Any) -> None:
+        self.dialect = dialect
+        self._compiled: dict[Any, Any] = {}
+
+    def sql(self, stmt: Any) -> tuple[str, list[Any]]:
+        key = stmt._generate_cache_key()
+        if key is None:  # not cacheable (SQLAlchemy says so): compile this one
+            compiled = stmt.compile(dialect=self.dialect)
+            values = compiled.construct_params()
+        else:
+            compiled = self._compiled.get(key.key)
+            if compiled is None:
+                # As SQLAlchemy's own compiled cache does: compiled against the key, so that a later
+                # statement of the same shape can take its values from its own key.
+                compiled = stmt._compiler(self.dialect, cache_key=key, column_keys=[])
+                if len(self._compiled) >= _COMPILED_CACHE_SIZE:
+                    self._compiled.clear()
+                self._compiled[key.key] = compiled
+            values = compiled.construct_params(extracted_parameters=key.bindparams)
+        sql, names, processors = compiled.string, compiled.positiontup, compiled._bind_processors
+        if compiled.post_compile_params or compiled.literal_execute_params:
+            # IN (...) lists and the like are rendered per call, for this call's values.
+            state = compiled.construct_expanded_state(values)
+            sql, names, values, processors = (
+                state.statement,
+                state.positiontup,
+                state.parameters,
+                state.processors,
+            )
+        args = [
+            processors[name](values[name]) if name in processors else values[name] for name in names or ()
+        ]
+        return sql, args
+
+
+async def fetch(request: Request, conn: Any, stmt: Any) -> list[Any]:
+    """Rows of a Core ``stmt`` run on a :func:`read_connection` (asyncpg records)."""
+    sql, args = request.app.state.runtime.statements.sql(stmt)
+    rows: list[Any] = await conn.fetch(sql, *args)
+    return rows
 
 
 # scope="function": the commit happens before the response is sent, so a client never reads

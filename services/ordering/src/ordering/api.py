@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request, Response
 
 from switchboard_kit import idempotency
@@ -21,8 +22,8 @@ from tmf_models import common, tmf622
 
 from .domain import CancelState, OrderState
 from .models import cancel_product_order, kit, product_order
-from .repository import CancelRepository, OrderRepository
-from .service import OrderService
+from .repository import CancelRepository, document_text, list_documents
+from .service import OrderService, order_not_found
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": common.Error, "description": desc}
@@ -94,14 +95,20 @@ def build_router(service: OrderService, *, default_limit: int, max_limit: int) -
     async def list_orders(request: Request) -> Response:
         query = orders_q.parse(request.query_params.multi_items())
         async with read_connection(request) as conn:  # one statement: no transaction needed
-            docs, total = await OrderRepository(conn).list(query)
+            docs, total = await list_documents(request, conn, product_order, query)
         return list_response(docs, total=total, offset=query.offset, fields=query.fields)
 
     async def retrieve_order(request: Request, id: str, fields: str | None) -> Response:
-        async with read_connection(request) as conn:
-            row = await service.get_order(conn, id)
         selected = orders_q.parse([("fields", fields)]).fields if fields else None
-        return json_response(select_fields(row.doc, selected), headers={"ETag": etag(row.version)})
+        async with read_connection(request) as conn:
+            found = await document_text(conn, product_order, id)
+        if found is None:
+            raise order_not_found(id)
+        text, version = found
+        headers = {"ETag": etag(version)}
+        if selected is None:  # the stored JSON as it is: nothing to decode or encode
+            return Response(text.encode(), media_type="application/json", headers=headers)
+        return json_response(select_fields(orjson.loads(text), selected), headers=headers)
 
     async def serve_retrieve_product_order(request: Request) -> Response:
         return await retrieve_order(request, request.path_params["id"], request.query_params.get("fields"))

@@ -7,8 +7,9 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Table, Text, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from switchboard_kit import db
 from switchboard_kit import events as kit_events
 from switchboard_kit.context import correlation_id
 from switchboard_kit.query import ListQuery
@@ -55,8 +56,7 @@ class DocumentRepository:
 
     table: Table
 
-    def __init__(self, session: AsyncSession | AsyncConnection) -> None:
-        # A session, or for one-statement reads a Core connection (db.read_connection).
+    def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     async def get(self, id: str, *, for_update: bool = False) -> Any:
@@ -66,25 +66,44 @@ class DocumentRepository:
         return (await self.session.execute(stmt)).first()
 
     async def list(self, query: ListQuery) -> tuple[list[str], int]:
-        """One page of documents as stored JSON text, and the total number of matches.
-
-        One round trip: the total comes from a window count over the filtered rows (a
-        second count query only when the page is empty, e.g. an offset past the end).
-        """
-        t = self.table
-        where = list(query.where)
-        stmt = (
-            select(t.c.doc.cast(Text), func.count().over())
-            .where(*where)
-            .order_by(*query.order_by, t.c.id)
-            .offset(query.offset)
-            .limit(query.limit)
-        )
-        rows = (await self.session.execute(stmt)).all()
+        """One page of documents as stored JSON text, and the total number of matches (see
+        :func:`list_documents`, which runs the same statements without a session)."""
+        page, count = _list_statements(self.table, query)
+        rows = (await self.session.execute(page)).all()
         if rows:
             return [row[0] for row in rows], int(rows[0][1])
-        total = (await self.session.execute(select(func.count()).select_from(t).where(*where))).scalar_one()
-        return [], int(total)
+        return [], int((await self.session.execute(count)).scalar_one())
+
+
+def _list_statements(table: Table, query: ListQuery) -> tuple[Any, Any]:
+    """The page (document text and a window count of every match) and, for an empty page, the count.
+
+    One round trip in the common case: the total comes with the page; the second statement runs
+    only when the page is empty (for example an offset past the end)."""
+    where = list(query.where)
+    page = (
+        select(table.c.doc.cast(Text), func.count().over())
+        .where(*where)
+        .order_by(*query.order_by, table.c.id)
+        .offset(query.offset)
+        .limit(query.limit)
+    )
+    return page, select(func.count()).select_from(table).where(*where)
+
+
+async def list_documents(request: Any, conn: Any, table: Table, query: ListQuery) -> tuple[list[str], int]:
+    """:meth:`DocumentRepository.list` on a :func:`db.read_connection` (no session, no transaction)."""
+    page, count = _list_statements(table, query)
+    rows = await db.fetch(request, conn, page)
+    if rows:
+        return [row[0] for row in rows], int(rows[0][1])
+    return [], int((await db.fetch(request, conn, count))[0][0])
+
+
+async def document_text(conn: Any, table: Table, id: str) -> tuple[str, int] | None:
+    """A stored document as its JSON text, and its version; on a :func:`db.read_connection`."""
+    row = await conn.fetchrow(f"SELECT doc::text, version FROM {table.name} WHERE id = $1", id)
+    return None if row is None else (row[0], row[1])
 
 
 class OrderRepository(DocumentRepository):

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard_kit.errors import BadRequest, Conflict, NotFound
 from switchboard_kit.events import format_datetime, utc_now
@@ -36,6 +36,10 @@ def _dump(model: Any) -> dict[str, Any]:
 
 def _validation_message(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
+
+
+def order_not_found(id: str) -> NotFound:
+    return NotFound("ProductOrder not found", f"No productOrder with id {id}")
 
 
 class OrderService:
@@ -99,12 +103,10 @@ class OrderService:
 
     # -------------------------------------------------------------------- reads
 
-    async def get_order(
-        self, session: AsyncSession | AsyncConnection, id: str, *, for_update: bool = False
-    ) -> Any:
+    async def get_order(self, session: AsyncSession, id: str, *, for_update: bool = False) -> Any:
         row = await OrderRepository(session).get(id, for_update=for_update)
         if row is None:
-            raise NotFound("ProductOrder not found", f"No productOrder with id {id}")
+            raise order_not_found(id)
         return row
 
     async def get_cancel(self, session: AsyncSession, id: str) -> Any:

@@ -208,6 +208,18 @@ class TestList:
         )
         assert [o["id"] for o in exact.json()] == [ids[2]]
 
+    async def test_comma_or_on_an_indexed_column_takes_each_requests_values(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        orders = [await create(client) for _ in range(3)]
+        ids = [o["id"] for o in orders]
+        two = await client.get(ORDERS, params={"id": f"{ids[0]},{ids[1]}", "fields": "id"})
+        three = await client.get(ORDERS, params={"id": ",".join(ids), "fields": "id"})
+        one = await client.get(ORDERS, params={"id": f"{ids[2]},nope", "fields": "id"})
+        assert {o["id"] for o in two.json()} == set(ids[:2])
+        assert {o["id"] for o in three.json()} == set(ids)
+        assert [o["id"] for o in one.json()] == [ids[2]]
+
     async def test_date_operators(self, client: httpx.AsyncClient) -> None:
         first = await create(client)
         second = await create(client)
