@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -68,36 +69,43 @@ class DocumentRepository:
     async def list(self, query: ListQuery) -> tuple[list[str], int]:
         """One page of documents as stored JSON text, and the total number of matches (see
         :func:`list_documents`, which runs the same statements without a session)."""
-        page, count = _list_statements(self.table, query)
-        rows = (await self.session.execute(page)).all()
+        rows = (await self.session.execute(_page_statement(self.table, query))).all()
         if rows:
             return [row[0] for row in rows], int(rows[0][1])
-        return [], int((await self.session.execute(count)).scalar_one())
+        return [], int((await self.session.execute(_count_statement(self.table, query))).scalar_one())
 
 
-def _list_statements(table: Table, query: ListQuery) -> tuple[Any, Any]:
-    """The page (document text and a window count of every match) and, for an empty page, the count.
+_WINDOW_COUNT = func.count().over()
 
-    One round trip in the common case: the total comes with the page; the second statement runs
-    only when the page is empty (for example an offset past the end)."""
-    where = list(query.where)
-    page = (
-        select(table.c.doc.cast(Text), func.count().over())
-        .where(*where)
+
+@functools.cache
+def _page_columns(table: Table) -> tuple[Any, Any]:
+    return table.c.doc.cast(Text), _WINDOW_COUNT
+
+
+def _page_statement(table: Table, query: ListQuery) -> Any:
+    """One page of documents (their stored text) with a window count of every match: one round trip
+    gives both. (Expression parts that never change are built once.)"""
+    return (
+        select(*_page_columns(table))
+        .where(*query.where)
         .order_by(*query.order_by, table.c.id)
         .offset(query.offset)
         .limit(query.limit)
     )
-    return page, select(func.count()).select_from(table).where(*where)
+
+
+def _count_statement(table: Table, query: ListQuery) -> Any:
+    """The number of matches, for an empty page (for example an offset past the end)."""
+    return select(func.count()).select_from(table).where(*query.where)
 
 
 async def list_documents(request: Any, conn: Any, table: Table, query: ListQuery) -> tuple[list[str], int]:
     """:meth:`DocumentRepository.list` on a :func:`db.read_connection` (no session, no transaction)."""
-    page, count = _list_statements(table, query)
-    rows = await db.fetch(request, conn, page)
+    rows = await db.fetch(request, conn, _page_statement(table, query))
     if rows:
         return [row[0] for row in rows], int(rows[0][1])
-    return [], int((await db.fetch(request, conn, count))[0][0])
+    return [], int((await db.fetch(request, conn, _count_statement(table, query)))[0][0])
 
 
 async def document_text(conn: Any, table: Table, id: str) -> tuple[str, int] | None:
