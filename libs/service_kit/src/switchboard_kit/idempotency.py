@@ -76,6 +76,19 @@ def _replayed(row: Any, key: str, body: bytes) -> Response | None:
     )
 
 
+def _key_row(
+    request: Request, key: str, body: bytes, status_code: int, response_body: Any, headers: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "scope": _scope(request),
+        "key": key,
+        "request_hash": request_hash(body),
+        "status_code": status_code,
+        "body": response_body,
+        "headers": headers,
+    }
+
+
 async def remember(
     session: AsyncSession,
     table: Table,
@@ -86,19 +99,11 @@ async def remember(
     response_body: Any,
     headers: dict[str, str],
 ) -> None:
+    """Stores the response of a request with an ``Idempotency-Key``, in the request's transaction."""
     key = request.headers.get(HEADER)
-    if not key:
-        return
-    await session.execute(
-        insert(table).values(
-            scope=_scope(request),
-            key=key,
-            request_hash=request_hash(body),
-            status_code=status_code,
-            body=response_body,
-            headers=headers,
-        )
-    )
+    if key:
+        row = _key_row(request, key, body, status_code, response_body, headers)
+        await session.execute(insert(table).values(**row))
 
 
 async def remember_on(
@@ -113,15 +118,11 @@ async def remember_on(
 ) -> None:
     """:func:`remember` on a :func:`db.write_connection`, inside the same transaction as :func:`replay_on`."""
     key = request.headers.get(HEADER)
-    if not key:
-        return
-    await conn.execute(
-        f"INSERT INTO {table.name} (scope, key, request_hash, status_code, body, headers)"
-        " VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb)",
-        _scope(request),
-        key,
-        request_hash(body),
-        status_code,
-        orjson.dumps(response_body).decode(),
-        orjson.dumps(headers).decode(),
-    )
+    if key:
+        row = _key_row(request, key, body, status_code, response_body, headers)
+        row["body"] = orjson.dumps(row["body"]).decode()
+        row["headers"] = orjson.dumps(row["headers"]).decode()
+        await conn.execute(
+            f"INSERT INTO {table.name} ({', '.join(row)}) VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb)",
+            *row.values(),
+        )
