@@ -9,6 +9,7 @@ import logging
 import zlib
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -24,7 +25,7 @@ from starlette.routing import Match
 
 from tmf_models import common
 
-from . import db, logs
+from . import db, logs, retention
 from .errors import ApiError
 from .hub import HubDeliverer, hub_router
 from .middleware import RequestMiddleware
@@ -218,6 +219,21 @@ def create_service_app(
                 backoff_max=settings.hub_backoff_max,
             )
             runtime.tasks.append(asyncio.create_task(runtime.deliverer.run(), name=f"{name}-hub"))
+        if settings.retention_interval > 0:
+            kept = retention.Retention(
+                outbox=timedelta(seconds=settings.outbox_retention),
+                hub_delivery=timedelta(seconds=settings.hub_delivery_retention),
+                processed_event=timedelta(seconds=settings.processed_event_retention),
+                idempotency_key=timedelta(seconds=settings.idempotency_key_retention),
+            )
+            runtime.tasks.append(
+                asyncio.create_task(
+                    retention.run(
+                        runtime.sessionmaker, metadata_tables, kept, interval=settings.retention_interval
+                    ),
+                    name=f"{name}-retention",
+                )
+            )
         for worker in workers:
             runtime.tasks.append(asyncio.create_task(worker(runtime), name=f"{name}-{worker.__name__}"))
         try:

@@ -41,6 +41,12 @@ class ServiceSettings(BaseSettings):
     hub_backoff_base: float = 1.0
     hub_backoff_max: float = 300.0
     hub_timeout: float = 5.0
+    # Retention of the kit's own rows, in seconds (0 keeps them); see switchboard_kit.retention.
+    retention_interval: float = 300.0
+    outbox_retention: float = 7 * 86400.0
+    hub_delivery_retention: float = 7 * 86400.0
+    processed_event_retention: float = 30 * 86400.0
+    idempotency_key_retention: float = 86400.0
     log_level: str = "INFO"
     gc_thresholds: tuple[int, int, int] = (20_000, 50, 100)
 
