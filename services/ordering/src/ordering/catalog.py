@@ -97,6 +97,8 @@ class Catalog:
     version: str
     offerings: Mapping[str, ProductOffering]
     postcode_formats: Mapping[str, re.Pattern[str]] = field(default_factory=dict)
+    # What the order rules derive from this catalogue and keep (prices as JSON); see domain.price_order.
+    computed: dict[Any, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Catalog:

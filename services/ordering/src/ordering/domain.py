@@ -21,7 +21,6 @@ rejected order.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -786,21 +785,50 @@ def price_order(order: Mapping[str, Any], catalog: Catalog, *, in_place: bool = 
     and an invalid quantity raises ``ValueError``.
     """
     priced = order if in_place and isinstance(order, dict) else _json_copy(order)
-    totals: dict[tuple[str, str | None, str], _Total] = {}
+    lines: list[tuple[str, str | None, int]] = []
     for item in _objects(priced.get("productOrderItem")):
-        offering = catalog.offering(_ref_id(item.get("productOffering")) or "")
+        offering_id = _ref_id(item.get("productOffering")) or ""
         quantity = item.get("quantity", 1)
         if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
             raise ValueError(f"item {item.get('id')!r}: invalid quantity {quantity!r}")
-        item_prices = []
-        for price in _chargeable(offering, item.get("action")):
-            item_prices.append(_order_price(price, quantity))
+        action = item.get("action")
+        line = (offering_id, action if isinstance(action, str) else None, quantity)
+        item["itemPrice"] = orjson.loads(_priced(catalog, line, _item_prices))
+        lines.append(line)
+    priced["orderTotalPrice"] = orjson.loads(_priced(catalog, tuple(lines), _order_totals))
+    return priced
+
+
+# The catalogue does not change while the service runs, so the price of an item (offering, action,
+# quantity) and the totals of a list of items are computed once and kept as JSON; each order gets
+# fresh copies (orjson.loads). The cache lives on the catalogue and is bounded.
+_PRICED_CACHE_SIZE = 10_000
+
+
+def _priced(catalog: Catalog, key: Any, build: Callable[[Catalog, Any], Any]) -> bytes:
+    cache = catalog.computed
+    found: bytes | None = cache.get(key)
+    if found is None:
+        found = orjson.dumps(build(catalog, key))
+        if len(cache) >= _PRICED_CACHE_SIZE:
+            cache.clear()
+        cache[key] = found
+    return found
+
+
+def _item_prices(catalog: Catalog, line: tuple[str, str | None, int]) -> list[dict[str, Any]]:
+    offering_id, action, quantity = line
+    return [_build_order_price(p, quantity) for p in _chargeable(catalog.offering(offering_id), action)]
+
+
+def _order_totals(catalog: Catalog, lines: tuple[tuple[str, str | None, int], ...]) -> list[dict[str, Any]]:
+    totals: dict[tuple[str, str | None, str], _Total] = {}
+    for offering_id, action, quantity in lines:
+        for price in _chargeable(catalog.offering(offering_id), action):
             key = (price.price_type, price.recurring_charge_period, price.currency)
             totals.setdefault(key, _Total()).add(price, quantity)
-        item["itemPrice"] = item_prices
     ordered = sorted(totals.items(), key=lambda kv: (_PRICE_TYPE_ORDER[kv[0][0]], kv[0][1] or "", kv[0][2]))
-    priced["orderTotalPrice"] = [total.to_tmf(*key) for key, total in ordered]
-    return priced
+    return [total.to_tmf(*key) for key, total in ordered]
 
 
 def _chargeable(offering: ProductOffering, action: Any) -> tuple[OfferingPrice, ...]:
@@ -833,18 +861,6 @@ class _Total:
         rate = next(iter(self.tax_rates)) if len(self.tax_rates) == 1 else None
         result["price"] = _price(self.tax_included, self.duty_free, currency, rate)
         return result
-
-
-def _order_price(price: OfferingPrice, quantity: int) -> dict[str, Any]:
-    """The item's ``OrderPrice`` for one catalogue price: a fresh copy of a JSON value built once per
-    (price, quantity), since the catalogue does not change while the service runs."""
-    copied: dict[str, Any] = orjson.loads(_order_price_json(price, quantity))
-    return copied
-
-
-@functools.lru_cache(maxsize=4096)
-def _order_price_json(price: OfferingPrice, quantity: int) -> bytes:
-    return orjson.dumps(_build_order_price(price, quantity))
 
 
 def _build_order_price(price: OfferingPrice, quantity: int) -> dict[str, Any]:
