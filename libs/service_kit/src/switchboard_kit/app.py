@@ -17,6 +17,8 @@ import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -170,6 +172,7 @@ def create_service_app(
     topics: Sequence[str],
     workers: Sequence[Worker] = (),
     description: str = "",
+    extra_schemas: Sequence[type[BaseModel]] = (),
 ) -> FastAPI:
     """Builds a TMF service app. ``base_path`` like ``/tmf-api/productOrderingManagement/v4``."""
     logs.configure(name, settings.log_level)
@@ -278,7 +281,30 @@ def create_service_app(
         )
 
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
+    if extra_schemas:
+        _add_component_schemas(app, extra_schemas)
     return app
+
+
+def _add_component_schemas(app: FastAPI, models: Sequence[type[BaseModel]]) -> None:
+    """Puts ``models`` (and the models they use) into the OpenAPI components, for request bodies a
+    route documents by ``$ref`` in ``openapi_extra`` rather than through a body parameter (PATCH,
+    whose media types FastAPI cannot declare). Components FastAPI already made are kept as they are."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            _, definitions = models_json_schema(
+                [(model, "validation") for model in models], ref_template="#/components/schemas/{model}"
+            )
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for name, definition in definitions.get("$defs", {}).items():
+                components.setdefault(name, definition)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _broker_check(bootstrap: str) -> str:

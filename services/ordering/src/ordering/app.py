@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from switchboard_kit.app import Runtime, create_service_app
+from tmf_models import tmf622
 
 from . import api, events
 from .catalog import Catalog
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         ],
         topics=events.TOPICS,
+        extra_schemas=[tmf622.ProductOrder_Update],  # the PATCH body, documented by $ref
         workers=[fulfilment] if settings.worker_enabled else [],
     )
     app.state.order_service = service
