@@ -222,3 +222,76 @@ async def run_load(
         for _, writer in connections:
             writer.close()
     return LoadResult(duration, latencies, statuses, client_cpu, server_cpu, db_cpu, connects, busy)
+
+
+async def run_open_loop(
+    host: str,
+    port: int,
+    requests: Sequence[bytes],
+    *,
+    rate: float,
+    duration: float,
+    warmup: float,
+    connections: int = 64,
+    server_pid: int | None = None,
+    database: str | None = None,
+) -> LoadResult:
+    """Open loop: requests are sent on a fixed schedule, ``rate`` per second, whatever the server does.
+
+    A request's latency runs from the moment it was *due* to the last byte of its response, so time
+    spent waiting for a free connection (of ``connections``) or behind a slow server counts: a server
+    that falls behind shows it as growing latency instead of as fewer requests sent (no coordinated
+    omission). Requests due inside the measured window are counted.
+    """
+    idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+    opened = [await asyncio.open_connection(host, port) for _ in range(connections)]
+    for pair in opened:
+        idle.put_nowait(pair)
+    loop = asyncio.get_running_loop()
+    first = loop.time() + 0.05
+    start = first + warmup
+    end = start + duration
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+
+    async def send(request: bytes, due: float) -> None:
+        reader, writer = await idle.get()
+        try:
+            writer.write(request)
+            status, _ = await _read_response(reader)
+        finally:
+            idle.put_nowait((reader, writer))
+        if start <= due < end:
+            latencies.append(loop.time() - due)
+            statuses[status] = statuses.get(status, 0) + 1
+
+    async def schedule() -> None:
+        in_flight: set[asyncio.Task[None]] = set()
+        index = 0
+        while (due := first + index / rate) < end:
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = asyncio.create_task(send(requests[index % len(requests)], due))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+            index += 1
+        await asyncio.gather(*in_flight)
+
+    async def measure() -> tuple[float, float, float, int, float]:
+        await asyncio.sleep(max(0.0, start - loop.time()))
+        c0, s0, m0 = time.process_time(), _cpu_snapshot(server_pid, database), _machine_ticks()
+        await asyncio.sleep(max(0.0, end - loop.time()))
+        c1, s1, m1 = time.process_time(), _cpu_snapshot(server_pid, database), _machine_ticks()
+        busy = (m1[0] - m0[0]) / max(1, m1[1] - m0[1])
+        db_cpu, connects = _backend_cpu(s0, s1)
+        return c1 - c0, s1.server - s0.server, db_cpu, connects, busy
+
+    try:
+        scheduler = asyncio.create_task(schedule())
+        client_cpu, server_cpu, db_cpu, connects, busy = await measure()
+        await scheduler
+    finally:
+        for _, writer in opened:
+            writer.close()
+    return LoadResult(duration, latencies, statuses, client_cpu, server_cpu, db_cpu, connects, busy)

@@ -15,7 +15,8 @@ app that validates the same body with pydantic and inserts it as JSONB with asyn
 GET: ``--small-orders`` and ``--orders`` realistic orders are loaded straight into the
 ``product_order`` table of two databases (documents built from one the service itself stored, about
 five orders per customer), one service runs on each, and ``productOrder?relatedParty.id=<customer>``
-is measured on both alternately, at 32, 8 and 1 clients (``--get-concurrency``).
+is measured on both alternately, at 32, 8 and 1 clients (``--get-concurrency``) and at fixed rates of
+500 and 1,000 lookups/s (open loop, ``--get-rates``).
 
 Only this script's section of docs/benchmarks.md is rewritten (between its markers).
 """
@@ -44,7 +45,7 @@ from ordering.samples import broadband_order
 from switchboard_kit import testing
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _load import LoadResult, get_request, median, post_request, run_load
+from _load import LoadResult, get_request, median, post_request, run_load, run_open_loop
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = ROOT / "bench"
@@ -437,10 +438,10 @@ class GetResult:
     load: LoadTimings
     orders_per_lookup: float
     plan: str
-    rounds: dict[int, list[LoadResult]]  # by concurrency
+    rounds: dict[int | str, list[LoadResult]]  # by level: clients (closed loop) or "N/s" (open loop)
 
-    def stat(self, concurrency: int, what: str) -> float:
-        rs = self.rounds[concurrency]
+    def stat(self, level: int | str, what: str) -> float:
+        rs = self.rounds[level]
         values = {
             "rps": [r.throughput for r in rs],
             "p50": [r.percentile(50) for r in rs],
@@ -474,10 +475,18 @@ async def prepare_get(db_url: str, template: dict[str, Any], orders: int, port: 
     return GetTarget(orders, db_url, port, load, customers, per_lookup, plan)
 
 
+def get_levels(args: argparse.Namespace) -> list[int | str]:
+    """Closed-loop client counts, then open-loop rates ("1000/s")."""
+    return [*args.get_concurrency, *(f"{rate}/s" for rate in args.get_rates)]
+
+
 def bench_get(targets: list[GetTarget], args: argparse.Namespace) -> list[GetResult]:
     """One service per table size, measured alternately: every round runs each concurrency level
     on each size in turn, so both sizes see the same machine noise."""
-    results = {t.orders: {c: [] for c in args.get_concurrency} for t in targets}
+    levels = get_levels(args)
+    results: dict[int, dict[int | str, list[LoadResult]]] = {
+        t.orders: {lv: [] for lv in levels} for t in targets
+    }
     with contextlib.ExitStack() as stack:
         servers = {}
         for t in targets:
@@ -491,29 +500,30 @@ def bench_get(targets: list[GetTarget], args: argparse.Namespace) -> list[GetRes
                 raise RuntimeError(f"GET {path}: {response.status_code} {response.text[:300]}")
         for i in range(args.get_rounds):
             log(f"GET round {i + 1}/{args.get_rounds}")
-            for concurrency in args.get_concurrency:
+            for level in levels:
                 for t in targets:
                     requests = [
                         get_request(HOST, t.port, f"{BASE}/productOrder?relatedParty.id={c}")
                         for c in t.customers
                     ]
-                    duration = args.duration if concurrency > 1 else args.short_duration
-                    result = asyncio.run(
-                        run_load(
-                            HOST,
-                            t.port,
-                            requests,
-                            concurrency=concurrency,
-                            duration=duration,
-                            warmup=args.warmup,
-                            server_pid=servers[t.orders].pid,
-                            database=db_name(t.db_url),
-                        )
-                    )
+                    pid, database = servers[t.orders].pid, db_name(t.db_url)
+                    if isinstance(level, int):
+                        duration = args.duration if level > 1 else args.short_duration
+                        load = run_load(
+                            HOST, t.port, requests, concurrency=level, duration=duration,
+                            warmup=args.warmup, server_pid=pid, database=database,
+                        )  # fmt: skip
+                    else:
+                        load = run_open_loop(
+                            HOST, t.port, requests, rate=float(level.removesuffix("/s")),
+                            duration=args.duration, warmup=args.warmup, server_pid=pid, database=database,
+                        )  # fmt: skip
+                    result = asyncio.run(load)
                     if result.errors:
                         raise RuntimeError(f"GET {t.orders:,}: non-2xx responses {result.statuses}")
-                    log(f"  GET {t.orders:>9,} orders c={concurrency:<3d} {result.summary()}")
-                    results[t.orders][concurrency].append(result)
+                    label = f"c={level:<3d}" if isinstance(level, int) else f"{level:>7s}"
+                    log(f"  GET {t.orders:>9,} orders {label} {result.summary()}")
+                    results[t.orders][level].append(result)
     return [GetResult(t.load, t.per_lookup, t.plan, results[t.orders]) for t in targets]
 
 
@@ -611,20 +621,25 @@ def post_table(rounds: dict[str, list[Round]], args: argparse.Namespace) -> tupl
 
 def get_table(results: list[GetResult], args: argparse.Namespace) -> str:
     lines = [
-        "| GET productOrder?relatedParty.id= | clients | throughput (req/s) | p50 (ms) | p99 (ms) | app CPU / req (ms) | PostgreSQL CPU / req (ms) | machine busy |",
+        "| GET productOrder?relatedParty.id= | clients or rate | throughput (req/s) | p50 (ms) | p99 (ms) | app CPU / req (ms) | PostgreSQL CPU / req (ms) | machine busy |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for concurrency in args.get_concurrency:
+
+    def level_name(level: int | str) -> str:
+        return str(level) if isinstance(level, int) else f"open loop, {float(level[:-2]):,.0f}/s"
+
+    for level in get_levels(args):
         for g in results:
             lines.append(
-                f"| {g.load.orders:,} orders | {concurrency} | {g.stat(concurrency, 'rps'):.0f} | "
-                f"{ms(g.stat(concurrency, 'p50'))} | {ms(g.stat(concurrency, 'p99'))} | {ms(g.stat(concurrency, 'app'))} | "
-                f"{ms(g.stat(concurrency, 'db'))} | {g.stat(concurrency, 'busy'):.0%} |"
+                f"| {g.load.orders:,} orders | {level_name(level)} | {g.stat(level, 'rps'):.0f} | "
+                f"{ms(g.stat(level, 'p50'))} | {ms(g.stat(level, 'p99'))} | {ms(g.stat(level, 'app'))} | "
+                f"{ms(g.stat(level, 'db'))} | {g.stat(level, 'busy'):.0%} |"
             )
     big = results[-1]
     verdicts = ", ".join(
-        f"{c} client{'s' if c > 1 else ''} **{'met' if big.stat(c, 'p99') * 1e3 <= GET_MAX_P99_MS else 'missed'}** ({ms(big.stat(c, 'p99'))} ms)"
-        for c in args.get_concurrency
+        f"{level_name(lv) + (' clients' if isinstance(lv, int) and lv > 1 else ' client' if isinstance(lv, int) else '')}"
+        f" **{'met' if big.stat(lv, 'p99') * 1e3 <= GET_MAX_P99_MS else 'missed'}** ({ms(big.stat(lv, 'p99'))} ms)"
+        for lv in get_levels(args)
     )
     lines += [
         "",
@@ -654,6 +669,7 @@ def render(
 ) -> str:
     big = results[-1]
     levels = ", ".join(str(c) for c in args.get_concurrency)
+    rates = ", ".join(f"{r:,}/s" for r in args.get_rates) or "none this run"
     return f"""{BEGIN_MARK}
 ## Ordering service (TMF622): `bench/bench_ordering.py`
 
@@ -714,6 +730,10 @@ Plan of the statement of one lookup at {big.load.orders:,} orders (`EXPLAIN (ANA
   then `VACUUM (ANALYZE)`; the outbox stays empty. Lookups go to the customers of 2,000 randomly drawn stored
   orders and return all of a customer's orders (default page of 100) with `X-Total-Count`. Each of
   {args.get_rounds} rounds runs every client count ({levels}) on both sizes in turn; the table gives medians.
+  The closed loop at 32 clients keeps one worker saturated, so its latency is mostly queueing (about clients /
+  throughput). The open-loop rows ({rates}) send requests on a fixed schedule instead, on up to 64
+  connections, and time each from the moment it was due (time waiting for a connection or behind a slow
+  server counts): latency at a given load, below saturation.
 - **Nothing is cached.** Each run creates its databases, migrates them with alembic, and drops them at the end.
 {END_MARK}
 """
@@ -759,6 +779,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--workers", type=int, default=1, help="uvicorn workers, the same for floor and service"
+    )
+    parser.add_argument(
+        "--get-rates",
+        type=_levels,
+        default=[500, 1000],
+        help="GET open-loop rates (requests per second), comma-separated (500,1000); empty for none",
     )
     parser.add_argument("--rounds", type=int, default=3, help="POST rounds per app")
     parser.add_argument(
