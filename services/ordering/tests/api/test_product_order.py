@@ -127,6 +127,22 @@ class TestCreate:
         outbox_rows = await outbox(app)
         assert outbox_rows == []
 
+    async def test_media_type_other_than_json_is_415_and_stores_nothing(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        body = json.dumps(broadband_order()).encode()
+        refused = await client.post(ORDERS, content=body, headers={"Content-Type": "text/plain"})
+        assert_tmf_error(refused, 415)
+        assert await count_orders(app) == 0
+        # A body sent without a media type is read as JSON; "+json" types are JSON too.
+        untyped = await client.post(ORDERS, content=body)
+        assert untyped.status_code == 201, untyped.text
+        typed = await client.post(
+            ORDERS, content=body, headers={"Content-Type": "application/json; charset=utf-8"}
+        )
+        assert typed.status_code == 201, typed.text
+        assert await count_orders(app) == 2
+
     async def test_missing_items_is_400(self, client: httpx.AsyncClient) -> None:
         assert_tmf_error(await client.post(ORDERS, json={"relatedParty": []}), 400)
 
