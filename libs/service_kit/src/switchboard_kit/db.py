@@ -236,7 +236,10 @@ class StatementCache:
 
     Compiling a statement costs more than running it; like SQLAlchemy's own compiled cache,
     this keys the compiled form by the statement's cache key (its shape, not its values) and
-    takes this call's values from the key's bound parameters.
+    takes this call's values from the key's bound parameters. It uses the same SQLAlchemy
+    internals that cache does (``_generate_cache_key``, ``_compiler``, ``_bind_processors``):
+    SQLAlchemy is pinned in constraints.txt, and tests/unit/test_statement_cache.py checks the
+    SQL and values it produces.
     """
 
     def __init__(self, dialect: Any) -> None:
