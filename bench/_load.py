@@ -166,6 +166,21 @@ def _machine_ticks() -> tuple[int, int]:
     return sum(values) - idle, sum(values)
 
 
+async def _measure(
+    start: float, end: float, server_pid: int | None, database: str | None
+) -> tuple[float, float, float, int, float]:
+    """CPU of the load generator, the server and the database backends, connections opened, and how
+    busy the machine was, between the loop times ``start`` and ``end``."""
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(max(0.0, start - loop.time()))
+    c0, s0, m0 = time.process_time(), _cpu_snapshot(server_pid, database), _machine_ticks()
+    await asyncio.sleep(max(0.0, end - loop.time()))
+    c1, s1, m1 = time.process_time(), _cpu_snapshot(server_pid, database), _machine_ticks()
+    busy = (m1[0] - m0[0]) / max(1, m1[1] - m0[1])
+    db_cpu, connects = _backend_cpu(s0, s1)
+    return c1 - c0, s1.server - s0.server, db_cpu, connects, busy
+
+
 async def run_load(
     host: str,
     port: int,
@@ -205,18 +220,9 @@ async def run_load(
                 latencies.append(t1 - t0)
                 statuses[status] = statuses.get(status, 0) + 1
 
-    async def measure() -> tuple[float, float, float, int, float]:
-        await asyncio.sleep(max(0.0, start - loop.time()))
-        c0, s0, m0 = time.process_time(), _cpu_snapshot(server_pid, database), _machine_ticks()
-        await asyncio.sleep(max(0.0, end - loop.time()))
-        c1, s1, m1 = time.process_time(), _cpu_snapshot(server_pid, database), _machine_ticks()
-        busy = (m1[0] - m0[0]) / max(1, m1[1] - m0[1])
-        db_cpu, connects = _backend_cpu(s0, s1)
-        return c1 - c0, s1.server - s0.server, db_cpu, connects, busy
-
     try:
         tasks = [asyncio.create_task(client(r, w)) for r, w in connections]
-        client_cpu, server_cpu, db_cpu, connects, busy = await measure()
+        client_cpu, server_cpu, db_cpu, connects, busy = await _measure(start, end, server_pid, database)
         await asyncio.gather(*tasks)
     finally:
         for _, writer in connections:
@@ -278,18 +284,9 @@ async def run_open_loop(
             index += 1
         await asyncio.gather(*in_flight)
 
-    async def measure() -> tuple[float, float, float, int, float]:
-        await asyncio.sleep(max(0.0, start - loop.time()))
-        c0, s0, m0 = time.process_time(), _cpu_snapshot(server_pid, database), _machine_ticks()
-        await asyncio.sleep(max(0.0, end - loop.time()))
-        c1, s1, m1 = time.process_time(), _cpu_snapshot(server_pid, database), _machine_ticks()
-        busy = (m1[0] - m0[0]) / max(1, m1[1] - m0[1])
-        db_cpu, connects = _backend_cpu(s0, s1)
-        return c1 - c0, s1.server - s0.server, db_cpu, connects, busy
-
     try:
         scheduler = asyncio.create_task(schedule())
-        client_cpu, server_cpu, db_cpu, connects, busy = await measure()
+        client_cpu, server_cpu, db_cpu, connects, busy = await _measure(start, end, server_pid, database)
         await scheduler
     finally:
         for _, writer in opened:

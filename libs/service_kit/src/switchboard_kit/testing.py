@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -17,6 +17,7 @@ import httpx
 from alembic import command
 from alembic.config import Config
 from fastapi import FastAPI
+from sqlalchemy import MetaData
 from sqlalchemy.engine import make_url
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
@@ -49,6 +50,26 @@ def create_database(server_url: str, prefix: str = "sb_test") -> str:
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+@contextlib.contextmanager
+def database_with(server_url: str, metadata: MetaData, prefix: str = "sb_test") -> Iterator[str]:
+    """A throwaway database holding ``metadata``'s tables, created directly (no migrations); dropped after."""
+    url = create_database(server_url, prefix)
+    try:
+
+        async def create() -> None:
+            from .db import create_engine
+
+            engine = create_engine(url)
+            async with engine.begin() as conn:
+                await conn.run_sync(metadata.create_all)
+            await engine.dispose()
+
+        asyncio.run(create())
+        yield url
+    finally:
+        drop_database(url)
 
 
 def drop_database(url: str) -> None:

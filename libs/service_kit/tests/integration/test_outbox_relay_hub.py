@@ -39,17 +39,8 @@ effects = Table(
 
 @pytest.fixture(scope="module")
 def kit_db(pg_server_url: str) -> Iterator[str]:
-    url = testing.create_database(pg_server_url, "sb_kit_test")
-
-    async def create() -> None:
-        engine = db.create_engine(url)
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-        await engine.dispose()
-
-    asyncio.run(create())
-    yield url
-    testing.drop_database(url)
+    with testing.database_with(pg_server_url, metadata, "sb_kit_test") as url:
+        yield url
 
 
 @pytest_asyncio.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -20,17 +19,8 @@ DAY = timedelta(days=1)
 
 @pytest.fixture(scope="module")
 def kit_db(pg_server_url: str) -> Iterator[str]:
-    url = testing.create_database(pg_server_url, "sb_retention_test")
-
-    async def create() -> None:
-        engine = db.create_engine(url)
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-        await engine.dispose()
-
-    asyncio.run(create())
-    yield url
-    testing.drop_database(url)
+    with testing.database_with(pg_server_url, metadata, "sb_retention_test") as url:
+        yield url
 
 
 SEED = """
