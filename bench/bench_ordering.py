@@ -110,12 +110,7 @@ def uvicorn_server(
             time.sleep(0.2)
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        testing.stop_process(proc, timeout=20)
 
 
 def service_env(db_url: str, args: argparse.Namespace, *, floor_budget: bool = True) -> dict[str, str]:
@@ -226,11 +221,12 @@ async def bench_post(db_url: str, args: argparse.Namespace) -> dict[str, list[Ro
                 f"the sample order was not accepted: {stored.get('state')} {stored.get('note')}"
             )
         await check_post(FLOOR_PORT, bodies[0])
-        for i in range(args.rounds):
-            log(f"POST round {i + 1}/{args.rounds}")
+
+        async def alternate(suffix: str, concurrency: int, duration: float) -> None:
+            """One round of each app, floor first, recorded under its name plus ``suffix``."""
             for name, port, pid, requests in (
-                ("floor", FLOOR_PORT, floor.pid, floor_requests),
-                ("service", SERVICE_PORT, service.pid, service_requests),
+                ("floor" + suffix, FLOOR_PORT, floor.pid, floor_requests),
+                ("service" + suffix, SERVICE_PORT, service.pid, service_requests),
             ):
                 rounds[name].append(
                     await post_round(
@@ -239,28 +235,17 @@ async def bench_post(db_url: str, args: argparse.Namespace) -> dict[str, list[Ro
                         pid,
                         requests,
                         db_url,
-                        concurrency=args.concurrency,
-                        duration=args.duration,
+                        concurrency=concurrency,
+                        duration=duration,
                         warmup=args.warmup,
                     )
                 )
+
+        for i in range(args.rounds):
+            log(f"POST round {i + 1}/{args.rounds}")
+            await alternate("", args.concurrency, args.duration)
         log("POST at one client (latency without queueing)")
-        for name, port, pid, requests in (
-            ("floor c=1", FLOOR_PORT, floor.pid, floor_requests),
-            ("service c=1", SERVICE_PORT, service.pid, service_requests),
-        ):
-            rounds[name].append(
-                await post_round(
-                    name,
-                    port,
-                    pid,
-                    requests,
-                    db_url,
-                    concurrency=1,
-                    duration=args.short_duration,
-                    warmup=args.warmup,
-                )
-            )
+        await alternate(" c=1", 1, args.short_duration)
     return rounds
 
 

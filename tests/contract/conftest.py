@@ -122,12 +122,7 @@ def run_ordering_server(pg_server_url: str, log_dir: Path) -> Iterator[LiveServe
             _wait_ready(url, process, log)
             yield LiveServer(url=url, log=log)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            testing.stop_process(process)
     finally:
         with contextlib.suppress(Exception):
             testing.drop_database(db_url)

@@ -54,11 +54,6 @@ def order_rows(
     ]
 
 
-async def order_events(session: AsyncSession, changes: list[tuple[str, dict[str, Any]]]) -> None:
-    """Several events of one order, written in one statement, in this order."""
-    await kit_events.record_many(session, kit.outbox, order_rows(changes))
-
-
 async def cancel_event(
     session: AsyncSession, event_type: str, cancel: dict[str, Any], **kw: Any
 ) -> dict[str, Any]:
