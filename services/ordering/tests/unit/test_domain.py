@@ -1017,6 +1017,17 @@ class TestPriceOrder:
 
         assert submitted == before
 
+    def test_every_order_gets_its_own_copy_of_cached_prices(self) -> None:
+        catalog = Catalog.load()  # a fresh catalogue: an empty price cache
+        first = price_order(broadband_order(), catalog)
+        first["productOrderItem"][0]["itemPrice"][0]["name"] = "changed"
+        first["orderTotalPrice"][0]["price"]["taxIncludedAmount"]["value"] = -1
+        second = price_order(broadband_order(), catalog)
+        assert catalog.computed  # the second order was priced from the cache
+        assert second["productOrderItem"][0]["itemPrice"][0]["name"] != "changed"
+        assert second["orderTotalPrice"][0]["price"]["taxIncludedAmount"]["value"] != -1
+        assert second == price_order(broadband_order(), Catalog.load())
+
     def test_keeps_everything_else(self, catalog: Catalog) -> None:
         priced = price_order(broadband_order(), catalog)
 
