@@ -19,10 +19,14 @@ $(STAMP): constraints.txt requirements-dev.txt $(foreach p,$(PACKAGES),$(p)/pypr
 	$(PIP) install -q -c constraints.txt -r requirements-dev.txt $(foreach p,$(PACKAGES),-e $(p))
 	@touch $(STAMP)
 
+# The Helm CLI for the chart tests (tests/static/test_deploy.py); see the script for where it comes from.
+$(VENV)/bin/helm: deploy/helm/install_helm.py | $(STAMP)
+	$(PY) deploy/helm/install_helm.py $@
+
 run: install
 	$(PY) -m switchboard_kit.launcher run
 
-test: install
+test: install $(VENV)/bin/helm
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 test-unit: install
