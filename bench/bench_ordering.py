@@ -424,6 +424,8 @@ class GetResult:
     orders_per_lookup: float
     plan: str
     rounds: dict[int | str, list[LoadResult]]  # by level: clients (closed loop) or "N/s" (open loop)
+    # The floor app's lookup on the same table, same levels, alternated with the service (biggest table only).
+    floor: GetResult | None = None
 
     def stat(self, level: int | str, what: str) -> float:
         rs = self.rounds[level]
@@ -466,19 +468,23 @@ def get_levels(args: argparse.Namespace) -> list[int | str]:
 
 
 def bench_get(targets: list[GetTarget], args: argparse.Namespace) -> list[GetResult]:
-    """One service per table size, measured alternately: every round runs each concurrency level
-    on each size in turn, so both sizes see the same machine noise."""
+    """One service per table size, and the floor on the biggest table, measured alternately: every
+    round runs each concurrency level on each in turn, so all of them see the same machine noise."""
     levels = get_levels(args)
+    big = targets[-1]
+    floor = GetTarget(big.orders, big.db_url, FLOOR_PORT, big.load, big.customers, big.per_lookup, big.plan)
+    runs = [(t, f"{t.orders:>9,} orders") for t in targets] + [(floor, f"{floor.orders:>9,} floor ")]
     results: dict[int, dict[int | str, list[LoadResult]]] = {
-        t.orders: {lv: [] for lv in levels} for t in targets
+        t.port: {lv: [] for lv in levels} for t, _ in runs
     }
     with contextlib.ExitStack() as stack:
         servers = {}
-        for t in targets:
-            env = service_env(t.db_url, args, floor_budget=False)
-            servers[t.orders] = stack.enter_context(
-                uvicorn_server("ordering.app:create_app", t.port, env, workers=args.workers)
-            )
+        for t, _ in runs:
+            if t is floor:
+                env, factory = floor_env(t.db_url, args), "floor_app:create_app"
+            else:
+                env, factory = service_env(t.db_url, args, floor_budget=False), "ordering.app:create_app"
+            servers[t.port] = stack.enter_context(uvicorn_server(factory, t.port, env, workers=args.workers))
             path = f"{BASE}/productOrder?relatedParty.id={t.customers[0]}"
             response = httpx.get(f"http://{HOST}:{t.port}{path}")
             if response.status_code != 200 or not response.json():
@@ -486,12 +492,12 @@ def bench_get(targets: list[GetTarget], args: argparse.Namespace) -> list[GetRes
         for i in range(args.get_rounds):
             log(f"GET round {i + 1}/{args.get_rounds}")
             for level in levels:
-                for t in targets:
+                for t, name in runs:
                     requests = [
                         get_request(HOST, t.port, f"{BASE}/productOrder?relatedParty.id={c}")
                         for c in t.customers
                     ]
-                    pid, database = servers[t.orders].pid, db_name(t.db_url)
+                    pid, database = servers[t.port].pid, db_name(t.db_url)
                     if isinstance(level, int):
                         duration = args.duration if level > 1 else args.short_duration
                         load = run_load(
@@ -505,11 +511,13 @@ def bench_get(targets: list[GetTarget], args: argparse.Namespace) -> list[GetRes
                         )  # fmt: skip
                     result = asyncio.run(load)
                     if result.errors:
-                        raise RuntimeError(f"GET {t.orders:,}: non-2xx responses {result.statuses}")
+                        raise RuntimeError(f"GET {name.strip()}: non-2xx responses {result.statuses}")
                     label = f"c={level:<3d}" if isinstance(level, int) else f"{level:>7s}"
-                    log(f"  GET {t.orders:>9,} orders {label} {result.summary()}")
-                    results[t.orders][level].append(result)
-    return [GetResult(t.load, t.per_lookup, t.plan, results[t.orders]) for t in targets]
+                    log(f"  GET {name} {label} {result.summary()}")
+                    results[t.port][level].append(result)
+    out = [GetResult(t.load, t.per_lookup, t.plan, results[t.port]) for t in targets]
+    out[-1].floor = GetResult(floor.load, floor.per_lookup, floor.plan, results[floor.port])
+    return out
 
 
 # --------------------------------------------------------------------------------------- report
@@ -613,22 +621,36 @@ def get_table(results: list[GetResult], args: argparse.Namespace) -> str:
     def level_name(level: int | str) -> str:
         return str(level) if isinstance(level, int) else f"open loop, {float(level[:-2]):,.0f}/s"
 
+    big = results[-1]
     for level in get_levels(args):
-        for g in results:
+        rows = [(f"{g.load.orders:,} orders", g) for g in results]
+        if big.floor is not None:
+            rows.append((f"floor, {big.load.orders:,} orders", big.floor))
+        for name, g in rows:
             lines.append(
-                f"| {g.load.orders:,} orders | {level_name(level)} | {g.stat(level, 'rps'):.0f} | "
+                f"| {name} | {level_name(level)} | {g.stat(level, 'rps'):.0f} | "
                 f"{ms(g.stat(level, 'p50'))} | {ms(g.stat(level, 'p99'))} | {ms(g.stat(level, 'app'))} | "
                 f"{ms(g.stat(level, 'db'))} | {g.stat(level, 'busy'):.0%} |"
             )
-    big = results[-1]
     verdicts = ", ".join(
         f"{level_name(lv) + (' clients' if isinstance(lv, int) and lv > 1 else ' client' if isinstance(lv, int) else '')}"
         f" **{'met' if big.stat(lv, 'p99') * 1e3 <= GET_MAX_P99_MS else 'missed'}** ({ms(big.stat(lv, 'p99'))} ms)"
         for lv in get_levels(args)
     )
+    floor_line = ""
+    if big.floor is not None:
+        floor_line = (
+            " The floor on the same table, same run (p99; throughput as a share of the floor's in brackets): "
+            + ", ".join(
+                f"{level_name(lv)} {ms(big.floor.stat(lv, 'p99'))} ms"
+                f" ({big.stat(lv, 'rps') / big.floor.stat(lv, 'rps'):.0%})"
+                for lv in get_levels(args)
+            )
+            + "."
+        )
     lines += [
         "",
-        f"Target p99 at most {GET_MAX_P99_MS:.0f} ms at {big.load.orders:,} orders: {verdicts}. "
+        f"Target p99 at most {GET_MAX_P99_MS:.0f} ms at {big.load.orders:,} orders: {verdicts}.{floor_line} "
         f"A lookup returns {', '.join(f'{g.orders_per_lookup:.1f}' for g in results)} orders on average "
         f"(customers drawn through their orders, so busier customers come up more often).",
         "",
@@ -693,6 +715,10 @@ Plan of the statement of one lookup at {big.load.orders:,} orders (`EXPLAIN (ANA
 - **Floor.** `bench/floor_app.py`: FastAPI validates the same body as `tmf622.ProductOrder_Create`, the handler
   adds an id, inserts the document as JSONB with asyncpg (one row per transaction) into `bench_floor_order` in
   the same database, and returns it. No catalogue validation, pricing, states, outbox or idempotency.
+  For GET the same app answers `?relatedParty.id=` with the service's own lookup statement (hand-written,
+  prepared once per connection) on the biggest table, and joins the stored JSON texts into the list: no TMF630
+  parsing, no SQLAlchemy. It runs in every GET round next to the services, with its asyncpg pool of
+  {args.pool_size} connections, so its rows show what the same machine gives the least a lookup can do.
 - **Load.** `bench/_load.py`: closed-loop clients, one keep-alive HTTP/1.1 connection each, pre-encoded
   requests, latency from first byte written to last byte read; {args.warmup:g} s of warm-up discarded, then
   {args.duration:g} s measured ({args.short_duration:g} s at one client). It runs in the benchmark process on the
@@ -714,7 +740,7 @@ Plan of the statement of one lookup at {big.load.orders:,} orders (`EXPLAIN (ANA
   items to match). The secondary indexes are dropped for the insert and rebuilt from their own definitions,
   then `VACUUM (ANALYZE)`; the outbox stays empty. Lookups go to the customers of 2,000 randomly drawn stored
   orders and return all of a customer's orders (default page of 100) with `X-Total-Count`. Each of
-  {args.get_rounds} rounds runs every client count ({levels}) on both sizes in turn; the table gives medians.
+  {args.get_rounds} rounds runs every client count ({levels}) on both sizes and the floor in turn; the table gives medians.
   The closed loop at 32 clients keeps one worker saturated, so its latency is mostly queueing (about clients /
   throughput). The open-loop rows ({rates}) send requests on a fixed schedule instead, on up to 64
   connections, and time each from the moment it was due (time waiting for a connection or behind a slow
