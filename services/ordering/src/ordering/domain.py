@@ -233,6 +233,111 @@ def can_cancel(order_state: OrderState) -> str | None:
     return None
 
 
+# ------------------------------------------------------------------ client changes
+
+# What a client may do to an order's state with PATCH: stop it (``held``, ``pending``) and resume it
+# (``inProgress``, which retries held and pending items). This is not ALLOWED_TRANSITIONS, which
+# describes everything the lifecycle can do, server included: completion, failure and rejection
+# follow the items, cancellation goes through cancelProductOrder, and an order being cancelled
+# (assessingCancellation, pendingCancellation) belongs to its cancellation request until that ends.
+CLIENT_ORDER_TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
+    _O.ACKNOWLEDGED: frozenset({_O.IN_PROGRESS, _O.HELD, _O.PENDING}),
+    _O.IN_PROGRESS: frozenset({_O.HELD, _O.PENDING}),
+    _O.HELD: frozenset({_O.IN_PROGRESS, _O.PENDING}),
+    _O.PENDING: frozenset({_O.IN_PROGRESS, _O.HELD}),
+    _O.ASSESSING_CANCELLATION: frozenset(),
+    _O.PENDING_CANCELLATION: frozenset(),
+    _O.COMPLETED: frozenset(),
+    _O.FAILED: frozenset(),
+    _O.PARTIAL: frozenset(),
+    _O.REJECTED: frozenset(),
+    _O.CANCELLED: frozenset(),
+}
+# States a client may ask for at all.
+CLIENT_STATES: frozenset[OrderState] = frozenset().union(*CLIENT_ORDER_TRANSITIONS.values())
+
+
+class ClientTransitionRefused(Conflict):
+    """An order state change a client may not make with PATCH (HTTP 409)."""
+
+    def __init__(self, current: OrderState, target: OrderState) -> None:
+        if current in CANCELLING_ORDER_STATES:
+            reason = "Order is being cancelled"
+            detail = f"The order is {current}: its state follows the cancellation request until that ends."
+        elif target not in CLIENT_STATES:
+            reason = "State managed by the server"
+            detail = (
+                f"A client cannot set state {target}; it follows fulfilment, and cancelProductOrder "
+                "cancels an order."
+            )
+        elif current in TERMINAL_ORDER_STATES:
+            reason = f"Cannot change state from {current} to {target}"
+            detail = f"{current} is a final state."
+        else:
+            reason = f"Cannot change state from {current} to {target}"
+            detail = f"A client may change it from {current} to {', '.join(sorted(CLIENT_ORDER_TRANSITIONS[current]))}."
+        super().__init__(reason, detail)
+        self.current = current
+        self.target = target
+
+
+def client_transition(current: OrderState, target: OrderState) -> OrderState:
+    """``target`` if a client may move an order from ``current`` to it (staying put is always allowed),
+    else raise ``ClientTransitionRefused``."""
+    if current == target or target in CLIENT_ORDER_TRANSITIONS[current]:
+        return target
+    raise ClientTransitionRefused(current, target)
+
+
+def check_client_item_states(
+    current: Mapping[str, Any], patched: Mapping[str, Any], *, new_item_state: ItemState | None
+) -> None:
+    """Item states belong to the server: raise ``Conflict`` if ``patched`` changes or removes the state
+    of an item of ``current`` (matched by id, so reordering is fine).
+
+    An item that is new (its id is not in ``current``) is given ``new_item_state`` (set in ``patched``);
+    it may repeat that state but not choose another. ``None`` means no item may be added.
+    """
+    before = {item.get("id"): item.get("state") for item in _objects(current.get("productOrderItem"))}
+    for index, item in enumerate(_objects(patched.get("productOrderItem"))):
+        item_id = item.get("id")
+        if isinstance(item_id, str) and item_id in before:
+            expected = before[item_id]
+        elif new_item_state is not None:
+            expected = new_item_state.value
+            item.setdefault("state", expected)
+        else:
+            raise Conflict(
+                "Order items locked", f"productOrderItem[{index}] is new; items cannot be added now"
+            )
+        if item.get("state") != expected:
+            raise Conflict(
+                "Item state managed by the server",
+                f"productOrderItem[{index}].state is {expected!r} and follows fulfilment; "
+                "set the order state to inProgress to retry held or pending items",
+            )
+
+
+# ------------------------------------------------------------------ indexed values
+
+# The longest text the service stores in an indexed column from a client document (relatedParty ids,
+# in ``product_order.party_ids``). A B-tree or GIN entry must fit in a third of a page (about 2700
+# bytes); 255 characters are at most 1020 bytes of UTF-8, and more than any real identifier needs.
+MAX_INDEXED_TEXT_LENGTH = 255
+
+
+def overlong_indexed_values(order: Mapping[str, Any]) -> list[str]:
+    """The JSON paths of the values of ``order`` that go into an indexed column and are longer than
+    ``MAX_INDEXED_TEXT_LENGTH`` (see ``repository.party_ids``)."""
+    return [
+        f"relatedParty[{index}].id"
+        for index, party in enumerate(_list(order.get("relatedParty")))
+        if isinstance(party, dict)
+        and isinstance(party.get("id"), str)
+        and len(party["id"]) > MAX_INDEXED_TEXT_LENGTH
+    ]
+
+
 def information_required(order: Mapping[str, Any]) -> bool:
     """Whether the order, or any of its items, is waiting on the customer (state ``pending``)."""
     states = [order.get("state")]

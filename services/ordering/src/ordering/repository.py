@@ -66,6 +66,12 @@ class DocumentRepository:
             stmt = stmt.with_for_update()
         return (await self.session.execute(stmt)).first()
 
+    async def postpone(self, id: str, until: datetime) -> None:
+        """Sets when the worker next looks at the row, and nothing else (not a change of the document)."""
+        await self.session.execute(
+            update(self.table).where(self.table.c.id == id).values(next_action_at=until)
+        )
+
     async def list(self, query: ListQuery) -> tuple[list[str], int]:
         """One page of documents as stored JSON text, and the total number of matches (see
         :func:`list_documents`, which runs the same statements without a session)."""

@@ -22,10 +22,12 @@ from .domain import CancelState, ItemState, OrderState
 from .provisioning import ProvisioningAdapter
 from .repository import CancelRepository, OrderRepository, insert_order
 
-# Attributes the server owns: a PATCH may repeat them unchanged but never change them.
+# Attributes the server owns: a POST may not set them (the client's values are dropped) and a PATCH may
+# repeat them unchanged but never change them. (cancellationDate is in the v4 ProductOrder_Create, but
+# here it is the date the cancellation flow cancelled the order, so it is the server's too.)
 SERVER_OWNED = ("id", "href", "orderDate", "completionDate", "cancellationDate", "orderTotalPrice")
-# States a client may ask for through PATCH; everything else is driven by fulfilment or cancellation.
-CLIENT_STATES = frozenset({OrderState.IN_PROGRESS, OrderState.HELD, OrderState.PENDING})
+# The same for a cancelProductOrder (the attributes the v4 CancelProductOrder_Create leaves out).
+CANCEL_SERVER_OWNED = ("id", "href", "state", "effectiveCancellationDate")
 # Items may be changed only while the order is stopped.
 EDITABLE_ITEM_STATES = frozenset({OrderState.HELD, OrderState.PENDING})
 
@@ -36,6 +38,20 @@ def _dump(model: Any) -> dict[str, Any]:
 
 def _validation_message(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
+
+
+def _without(doc: dict[str, Any], owned: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k not in owned}
+
+
+def check_indexed_values(doc: dict[str, Any]) -> None:
+    """400 for a value too long for the indexed column it goes into (before anything is stored)."""
+    overlong = domain.overlong_indexed_values(doc)
+    if overlong:
+        raise BadRequest(
+            "Identifier too long",
+            f"{', '.join(overlong)}: at most {domain.MAX_INDEXED_TEXT_LENGTH} characters",
+        )
 
 
 def order_not_found(id: str) -> NotFound:
@@ -71,8 +87,15 @@ class OrderService:
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         stamp = format_datetime(now)
         doc = input_document(body, raw)
+        check_indexed_values(doc)
         order_id = new_id()
-        doc = {"id": order_id, "href": self.order_href(order_id), **doc, "orderDate": stamp}
+        # The server's id, href and dates win over anything the client sent (extension attributes).
+        doc = {
+            "id": order_id,
+            "href": self.order_href(order_id),
+            **_without(doc, SERVER_OWNED),
+            "orderDate": stamp,
+        }
         doc.setdefault("@type", "ProductOrder")
         problems = domain.validate_order(doc, self.catalog)
         if problems:
@@ -135,6 +158,7 @@ class OrderService:
 
         if "state" not in patched:
             raise BadRequest("Invalid state", "state cannot be removed from an order")
+        check_indexed_values(patched)
         old_state = OrderState(current["state"])
         new_state = OrderState(patched["state"])
         items_changed = _items_without_server_fields(patched) != _items_without_server_fields(current)
@@ -148,14 +172,16 @@ class OrderService:
             if problems:
                 raise BadRequest("Invalid order items", "; ".join(p.message for p in problems))
             patched = domain.price_order(patched, self.catalog)
+        # Item states follow fulfilment whatever else the patch changes; an item added to a held or
+        # pending order starts in the order's state (and is retried with the others).
+        domain.check_client_item_states(
+            current,
+            patched,
+            new_item_state=ItemState(old_state.value) if old_state in EDITABLE_ITEM_STATES else None,
+        )
         next_action: Any = ...
         if new_state != old_state:
-            if new_state not in CLIENT_STATES:
-                raise Conflict(
-                    "State managed by the server",
-                    f"A client cannot set state {new_state}; use cancelProductOrder to cancel",
-                )
-            domain.transition(old_state, new_state)
+            domain.client_transition(old_state, new_state)
             if new_state == OrderState.IN_PROGRESS:
                 # Retry: held or pending items go back to provisioning.
                 for item in patched.get("productOrderItem", []):
@@ -164,15 +190,6 @@ class OrderService:
                 next_action = utc_now() + self.provisioning_delay
             else:
                 next_action = None
-        else:
-            for item, before in zip(
-                patched.get("productOrderItem", []), current.get("productOrderItem", []), strict=False
-            ):
-                if item.get("state") != before.get("state"):
-                    raise Conflict(
-                        "Item state managed by the server",
-                        "Item states follow fulfilment; set the order state to retry",
-                    )
         if patched == current:
             return current, row.version
         version = await repo.save(patched, row.version, next_action_at=next_action)
@@ -212,7 +229,7 @@ class OrderService:
         if order_row is None:
             raise NotFound("ProductOrder not found", f"No productOrder with id {order_id} to cancel")
         cancel_id = new_id()
-        doc = {"id": cancel_id, "href": self.cancel_href(cancel_id), **doc}
+        doc = {"id": cancel_id, "href": self.cancel_href(cancel_id), **_without(doc, CANCEL_SERVER_OWNED)}
         doc["productOrder"] = {
             **order_ref,
             "href": self.order_href(order_id),
