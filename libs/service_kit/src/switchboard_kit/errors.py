@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+# Error texts often quote what the client sent (an id, a header, a filter value); a client that sent
+# 20,000 characters does not need them back. Longer texts are cut, with "..." to show it.
+MAX_REASON_LENGTH = 200
+MAX_MESSAGE_LENGTH = 1000
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 class ApiError(Exception):
     """An error that becomes a TMF ``Error`` body with ``status``."""
@@ -20,9 +29,10 @@ class ApiError(Exception):
         code: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
+        reason = _cut(reason, MAX_REASON_LENGTH)
         super().__init__(reason)
         self.reason = reason
-        self.message = message
+        self.message = None if message is None else _cut(message, MAX_MESSAGE_LENGTH)
         if status is not None:
             self.status = status
         if code is not None:

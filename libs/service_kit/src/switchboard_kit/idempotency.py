@@ -2,7 +2,8 @@
 
 The key row is written in the same transaction as the resource. A transaction-level
 advisory lock on the key serialises concurrent retries, so the second one waits for the
-first to commit and then replays its response.
+first to commit and then replays its response. A key longer than :data:`MAX_KEY_LENGTH`
+characters is a 400 before anything is read or stored (it would not fit the key's index).
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from fastapi import Request, Response
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .errors import UnprocessableEntity
+from .errors import BadRequest, UnprocessableEntity
 
 HEADER = "Idempotency-Key"
+# Longest key accepted, in characters. Clients send UUIDs (36) or similar tokens; the primary key
+# index on (scope, key) cannot hold an entry above about 2,700 bytes (a 500, not a 400).
+MAX_KEY_LENGTH = 255
 
 
 def request_hash(body: bytes) -> str:
@@ -25,8 +29,15 @@ def request_hash(body: bytes) -> str:
 
 
 def idempotency_key(request: Request) -> str | None:
-    """The request's ``Idempotency-Key``, or None when it has none."""
-    return request.headers.get(HEADER) or None
+    """The request's ``Idempotency-Key``, or None when it has none; 400 when it is too long."""
+    key = request.headers.get(HEADER)
+    if not key:
+        return None
+    if len(key) > MAX_KEY_LENGTH:
+        raise BadRequest(
+            "Invalid Idempotency-Key", f"{HEADER} must be at most {MAX_KEY_LENGTH} characters long"
+        )
+    return key
 
 
 def _scope(request: Request) -> str:
@@ -34,8 +45,8 @@ def _scope(request: Request) -> str:
 
 
 async def replay(session: AsyncSession, table: Table, request: Request, body: bytes) -> Response | None:
-    key = request.headers.get(HEADER)
-    if not key:
+    key = idempotency_key(request)
+    if key is None:
         return None
     scope = _scope(request)
     await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"{scope}|{key}", 0))))
@@ -45,8 +56,8 @@ async def replay(session: AsyncSession, table: Table, request: Request, body: by
 
 async def replay_on(conn: Any, table: Table, request: Request, body: bytes) -> Response | None:
     """:func:`replay` on a :func:`db.write_connection`, inside the caller's ``conn.transaction()``."""
-    key = request.headers.get(HEADER)
-    if not key:
+    key = idempotency_key(request)
+    if key is None:
         return None
     scope = _scope(request)
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{scope}|{key}")
@@ -100,8 +111,8 @@ async def remember(
     headers: dict[str, str],
 ) -> None:
     """Stores the response of a request with an ``Idempotency-Key``, in the request's transaction."""
-    key = request.headers.get(HEADER)
-    if key:
+    key = idempotency_key(request)
+    if key is not None:
         row = _key_row(request, key, body, status_code, response_body, headers)
         await session.execute(insert(table).values(**row))
 
@@ -117,8 +128,8 @@ async def remember_on(
     headers: dict[str, str],
 ) -> None:
     """:func:`remember` on a :func:`db.write_connection`, inside the same transaction as :func:`replay_on`."""
-    key = request.headers.get(HEADER)
-    if key:
+    key = idempotency_key(request)
+    if key is not None:
         row = _key_row(request, key, body, status_code, response_body, headers)
         row["body"] = orjson.dumps(row["body"]).decode()
         row["headers"] = orjson.dumps(row["headers"]).decode()

@@ -8,7 +8,9 @@
 * ``application/json-patch+json``: JSON Patch, applied with the ``jsonpatch`` library.
 * anything else (including TMF630's ``application/json-patch-query+json``): ``415``.
 
-Errors: malformed JSON, a body of the wrong shape, an invalid operation or a path that does not
+Errors: malformed JSON (including NaN, Infinity and numbers beyond a double), objects and arrays
+nested deeper than :data:`~switchboard_kit.resources.MAX_JSON_DEPTH` (in the patch or in the patched
+document), a body of the wrong shape, an invalid operation or a path that does not
 exist in the document give ``400 Bad Request``. A failed ``test`` operation gives ``409 Conflict``:
 the request is well-formed but does not fit the current state of the resource (RFC 5789 section
 2.2, "Conflicting state"). Validating the patched document against the resource model (``422``)
@@ -20,13 +22,13 @@ The input document is never mutated; the result shares no structure with the inp
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
 import jsonpatch
 import jsonpointer
 
 from switchboard_kit.errors import BadRequest, Conflict, UnsupportedMediaType
+from switchboard_kit.resources import MAX_JSON_DEPTH, json_nesting_exceeds, strict_json_loads, too_deep
 
 __all__ = [
     "JSON_PATCH",
@@ -81,6 +83,8 @@ def apply_json_patch(doc: dict[str, Any], operations: Any) -> dict[str, Any]:
         result = patch.apply(doc, in_place=False)
     except jsonpatch.JsonPatchTestFailed as exc:
         raise Conflict("JSON Patch test failed", str(exc)) from None
+    except RecursionError:  # copy/move operations can nest the document deeper on each step
+        raise too_deep() from None
     except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
         raise BadRequest("JSON Patch cannot be applied", str(exc)) from None
     except (KeyError, IndexError, TypeError, ValueError) as exc:
@@ -98,19 +102,39 @@ def _media_type(content_type: str | None) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def _decode(body: bytes) -> Any:
     if not body.strip():
         raise BadRequest("Empty PATCH body")
+    if json_nesting_exceeds(body):
+        raise too_deep()
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        return strict_json_loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest("Malformed JSON in PATCH body", str(exc)) from None
-    except RecursionError:
-        raise BadRequest("Malformed JSON in PATCH body", "Nesting is too deep.") from None
+    except RecursionError:  # pragma: no cover - the nesting test comes first
+        raise too_deep() from None
+
+
+def _nesting_exceeds(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether a decoded JSON value nests objects and arrays deeper than ``limit`` (no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def _checked(result: dict[str, Any]) -> dict[str, Any]:
+    # A JSON Patch can build a deeper document than any one of its values (add into a value added
+    # before, copy a subtree into itself); the stored resource and its events must stay writable.
+    if _nesting_exceeds(result):
+        raise too_deep()
+    return result
 
 
 def apply_patch(doc: dict[str, Any], body: bytes, content_type: str | None) -> dict[str, Any]:
@@ -122,9 +146,9 @@ def apply_patch(doc: dict[str, Any], body: bytes, content_type: str | None) -> d
             raise BadRequest("Invalid merge patch", "A merge patch for a resource must be a JSON object.")
         result = merge_patch(doc, patch)
         assert isinstance(result, dict)
-        return result
+        return _checked(result)
     if media_type == JSON_PATCH:
-        return apply_json_patch(doc, _decode(body))
+        return _checked(apply_json_patch(doc, _decode(body)))
     raise UnsupportedMediaType(
         f"Unsupported PATCH media type '{media_type[:100]}'",
         f"Use {MERGE_PATCH} or {JSON_PATCH}.",

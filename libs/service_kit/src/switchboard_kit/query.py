@@ -404,14 +404,62 @@ def _kind_of_python_type(tp: type) -> Kind:
     return _scalar_kind(tp) or "str"
 
 
+# What a date-time filter value may look like: an RFC 3339 date-time (``T``, ``t`` or, as RFC 3339
+# allows, a space between date and time; ``Z`` or a ``+hh:mm`` offset), the same without offset
+# (read as UTC) or a bare ``YYYY-MM-DD`` (midnight UTC). Python's ``fromisoformat`` alone would
+# also take ISO 8601 forms such as ``2026-W48-1``, ``20261201`` or ``2026-12-01T10``.
+_DATETIME_VALUE = re.compile(
+    r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})"
+    r"(?:[Tt ](?P<time>[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.(?P<fraction>[0-9]{1,9}))?"
+    r"(?P<offset>[Zz]|[+-][0-9]{2}:[0-9]{2})?)?"
+)
+_DATE_VALUE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _invalid_datetime(raw: str) -> BadRequest:
+    return BadRequest(
+        f"Invalid date-time value '{_short(raw)}'", "Use RFC 3339, e.g. 2024-05-01T10:00:00Z or 2024-05-01."
+    )
+
+
 def _parse_datetime(raw: str) -> datetime:
+    """An RFC 3339 date-time (or bare date) as an aware UTC datetime; ``BadRequest`` otherwise.
+
+    The instant must fall in years 1..9999 in UTC, which PostgreSQL and Python can both hold
+    (``9999-12-31T23:59:59-01:00`` is a valid RFC 3339 text but not such an instant)."""
+    match = _DATETIME_VALUE.fullmatch(raw)
+    if match is None:
+        raise _invalid_datetime(raw)
+    text = match["date"]
+    if match["time"]:
+        text += "T" + match["time"]
+        if match["fraction"]:
+            text += "." + match["fraction"][:6].ljust(6, "0")  # Python keeps microseconds
+        offset = match["offset"]
+        if offset:
+            text += "+00:00" if offset in "Zz" else offset
     try:
-        value = datetime.fromisoformat(raw)
+        value = datetime.fromisoformat(text)  # checks the calendar, hour and offset ranges
     except ValueError:
-        raise BadRequest(f"Invalid date-time value '{_short(raw)}'", "Use RFC 3339.") from None
+        raise _invalid_datetime(raw) from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise BadRequest(
+            f"Date-time value '{_short(raw)}' is out of range",
+            "The instant must fall within the years 0001 to 9999 in UTC.",
+        ) from None
+
+
+def _parse_date(raw: str) -> date:
+    try:
+        if _DATE_VALUE.fullmatch(raw):
+            return date.fromisoformat(raw)
+    except ValueError:
+        pass
+    raise BadRequest(f"Invalid date value '{_short(raw)}'", "Use YYYY-MM-DD.")
 
 
 def _parse_decimal(raw: str) -> Decimal:
@@ -451,10 +499,7 @@ def convert_value(kind: Kind, raw: str) -> Any:
     if kind == "datetime":
         return _parse_datetime(raw)
     if kind == "date":
-        try:
-            return date.fromisoformat(raw)
-        except ValueError:
-            raise BadRequest(f"Invalid date value '{_short(raw)}'", "Use YYYY-MM-DD.") from None
+        return _parse_date(raw)
     raise AssertionError(kind)  # pragma: no cover
 
 

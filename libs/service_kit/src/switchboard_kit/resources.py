@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
+import math
+import re
 import typing
 from typing import Any
 
@@ -11,6 +15,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
+from .db import get_session
 from .errors import BadRequest, PreconditionFailed, UnsupportedMediaType
 
 ModelT = typing.TypeVar("ModelT", bound=BaseModel)
@@ -199,23 +204,140 @@ def list_openapi(
     }
 
 
+# How deep objects and arrays may nest in a request document (POST bodies and PATCH documents, and
+# the document a PATCH produces). TMF622 resources need about ten levels (bundled items with
+# characteristics); 64 leaves room for any real client. It must stay well below the limits that
+# would otherwise answer for us with an error or a 500: pydantic's JSON parser stops at about 200
+# levels, and orjson, which writes events and hub deliveries, at 254. An event wraps the resource
+# two levels deeper ({"event": {"productOrder": ...}}), so 64 keeps every document we store
+# serialisable wherever it goes, and recursion in the merge and copy code stays shallow.
+MAX_JSON_DEPTH = 64
+
+_OPENERS, _CLOSERS = b"[{", b"]}"
+# Brackets become "(" and ")", quotes stay, every other byte is deleted.
+_SKELETON = bytes.maketrans(_OPENERS + _CLOSERS, b"((" + b"))")
+_NOT_SKELETON = bytes(b for b in range(256) if b not in b'[]{}"')
+_SKELETON_STRING = re.compile(rb'"[^"]*"')
+
+
+def too_deep() -> BadRequest:
+    return BadRequest(
+        "JSON nesting too deep",
+        f"Objects and arrays may be nested at most {MAX_JSON_DEPTH} levels deep",
+    )
+
+
+def json_nesting_exceeds(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether the JSON text ``body`` nests objects and arrays deeper than ``limit`` (the top-level
+    value is level 1), computed from the bytes without parsing them. Exact for valid JSON; for
+    malformed JSON it may answer either way, and the parser rejects that body anyway.
+
+    Costs about a microsecond for a body with at most ``limit`` brackets (a typical order); above
+    that, a few C-level passes over the body and over its brackets.
+    """
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    if b"\\" in body:  # drop escapes (pairs of backslashes first), so every quote left delimits a string
+        body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    skeleton = body.translate(_SKELETON, _NOT_SKELETON)
+    # A string without brackets is now '""'. Removing those pairs removes every quote exactly when no
+    # string holds a bracket; otherwise drop each string with its brackets (the skeleton is short).
+    skeleton = skeleton.replace(b'""', b"")
+    if b'"' in skeleton:
+        skeleton = _SKELETON_STRING.sub(b"", skeleton)
+    # Each pass removes the innermost level: a "()" left after ``limit`` passes is deeper than that.
+    for _ in range(limit):
+        if b"()" not in skeleton:
+            return False
+        skeleton = skeleton.replace(b"()", b"")
+    return b"()" in skeleton
+
+
+class NonFiniteNumber(ValueError):
+    """NaN, Infinity or a number beyond the range of a double: not JSON (RFC 8259 section 6)."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise NonFiniteNumber(f"{name} is not valid JSON")
+
+
+def _out_of_range(text: str) -> NonFiniteNumber:
+    shown = text if len(text) <= 40 else text[:40] + "..."
+    return NonFiniteNumber(f"The number {shown} is beyond the range of a double")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _out_of_range(text)
+    return value
+
+
+def _finite_int(text: str) -> int:
+    if len(text.lstrip("-")) > 309:  # beyond any double: a float attribute would read it as infinity
+        raise _out_of_range(text)
+    return int(text)
+
+
+def strict_json_loads(body: bytes | str) -> Any:
+    """``json.loads`` that refuses NaN, Infinity and numbers that overflow a double with
+    :class:`NonFiniteNumber` (the stdlib parser accepts the first two and reads 1e400 as infinity)."""
+    return json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_finite_int)
+
+
+# Digits become "0" and "E" becomes "e", so a few substring tests find exponents of three or more
+# digits and runs of 210 digits or more (with an exponent below 100, the least that can overflow).
+_NUMBER_SHAPE = bytes.maketrans(b"123456789E", b"000000000e")
+_LONG_DIGITS = b"0" * 210
+
+
+def _may_be_non_finite(body: bytes) -> bool:
+    """Cheap test: False when ``body`` surely has no NaN, Infinity or overflowing number token."""
+    if b"NaN" in body or b"Infinity" in body:
+        return True
+    shape = body.translate(_NUMBER_SHAPE)
+    return b"e000" in shape or b"e+000" in shape or _LONG_DIGITS in shape
+
+
 def parse_body(model: type[ModelT], body: bytes, content_type: str | None) -> ModelT:
     """The request body validated as ``model`` straight from its bytes (pydantic's own JSON parser).
 
     Errors are FastAPI's: a ``RequestValidationError`` listing every problem, which the app answers
     with a TMF Error and 400 ("Malformed JSON" when the body is not JSON). A media type other than
     JSON (``application/json`` or ``…+json``) is a 415; a body sent without one is read as JSON.
+    Objects and arrays nested deeper than :data:`MAX_JSON_DEPTH` are a 400, and so are NaN,
+    Infinity and numbers beyond a double, which pydantic's parser would accept (and which would be
+    stored as null): RFC 8259 JSON has none of them.
     """
     if content_type is not None:
         media = content_type.partition(";")[0].strip().lower()
         if media != "application/json" and not media.endswith("+json"):
             raise UnsupportedMediaType(
-                "Unsupported media type", f"Send the body as application/json, not {media}"
+                "Unsupported media type", f"Send the body as application/json, not {media[:100]}"
             )
+    if json_nesting_exceeds(body):
+        raise too_deep()
     try:
-        return model.model_validate_json(body)
+        model_value = model.model_validate_json(body)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False)) from exc
+    if _may_be_non_finite(body):
+        # A token test only: "NaN" may be inside a string. The strict parser decides.
+        try:
+            strict_json_loads(body)
+        except NonFiniteNumber as exc:
+            raise RequestValidationError(
+                [{"type": "json_invalid", "loc": ("body",), "msg": f"Invalid JSON: {exc}", "input": None}]
+            ) from None
+        except (ValueError, RecursionError):  # stricter than pydantic elsewhere (Python's digit limit)
+            pass  # not this check's business: pydantic accepted the body
+    return model_value
+
+
+# For a handler served by :func:`add_hot_route` that needs what ``SessionDep`` gives a FastAPI
+# route: ``async with request_session(request) as session:`` commits when the block ends without
+# an error (so before the response is sent), rolls back otherwise, and wakes the outbox relay.
+request_session = contextlib.asynccontextmanager(get_session)
 
 
 def add_hot_route(
@@ -229,6 +351,7 @@ def add_hot_route(
     ``handler`` takes the bare request, reads its body with :func:`parse_body` and returns a
     ``Response``; errors go through the app's handlers as usual. Register it *before* the FastAPI
     route of the same operation: that one still documents the operation in the OpenAPI and
-    declares its body model, and serves nothing while this route comes first.
+    declares its body model, and serves nothing while this route comes first. A handler that
+    needs a session takes it from :data:`request_session`.
     """
     router.add_route(path, handler, methods=[method], include_in_schema=False)

@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard_kit import idempotency
 from switchboard_kit.db import SessionDep, read_connection, write_connection
@@ -17,6 +18,7 @@ from switchboard_kit.resources import (
     list_openapi,
     list_response,
     parse_body,
+    request_session,
 )
 from tmf_models import common, tmf622
 
@@ -268,6 +270,26 @@ def build_router(service: OrderService, *, default_limit: int, max_limit: int) -
         docs, total = await CancelRepository(session).list(query)
         return list_response(docs, total=total, offset=query.offset, fields=query.fields)
 
+    async def create_cancel(
+        request: Request, session: AsyncSession, body: tmf622.CancelProductOrder_Create
+    ) -> Response:
+        replay = await idempotency.replay(session, kit.idempotency_key, request, await request.body())
+        if replay is not None:
+            return replay
+        doc, version = await service.create_cancel(session, body)
+        return await created(request, session, doc, version)
+
+    async def serve_create_cancel_product_order(request: Request) -> Response:
+        # Read like POST productOrder's body (415 for a non-JSON media type, JSON when the header is
+        # missing, the same limits); the FastAPI route below documents the operation.
+        body = parse_body(
+            tmf622.CancelProductOrder_Create, await request.body(), request.headers.get("content-type")
+        )
+        async with request_session(request) as session:
+            return await create_cancel(request, session, body)
+
+    add_hot_route(router, "/cancelProductOrder", "POST", serve_create_cancel_product_order)
+
     @router.post(
         "/cancelProductOrder",
         status_code=201,
@@ -282,11 +304,7 @@ def build_router(service: OrderService, *, default_limit: int, max_limit: int) -
         """Requests the cancellation of a ProductOrder. The order goes assessingCancellation ->
         pendingCancellation -> cancelled and the request ends `done`. A request for an order that is
         already final ends `terminatedWithError` with the reason in `stateReason`."""
-        replay = await idempotency.replay(session, kit.idempotency_key, request, await request.body())
-        if replay is not None:
-            return replay
-        doc, version = await service.create_cancel(session, body)
-        return await created(request, session, doc, version)
+        return await create_cancel(request, session, body)
 
     @router.get(
         "/cancelProductOrder/{id}",
