@@ -642,7 +642,8 @@ def get_table(results: list[GetResult], args: argparse.Namespace) -> str:
         floor_line = (
             " The floor on the same table, same run (p99; throughput as a share of the floor's in brackets): "
             + ", ".join(
-                f"{level_name(lv)} {ms(big.floor.stat(lv, 'p99'))} ms"
+                f"{level_name(lv)}{' clients' if isinstance(lv, int) and lv > 1 else ' client' if isinstance(lv, int) else ''}"
+                f" {ms(big.floor.stat(lv, 'p99'))} ms"
                 f" ({big.stat(lv, 'rps') / big.floor.stat(lv, 'rps'):.0%})"
                 for lv in get_levels(args)
             )
