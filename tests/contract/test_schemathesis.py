@@ -106,10 +106,15 @@ def _storable_body(context: schemathesis.HookContext, body: Any) -> bool:
 
 
 def _excluded_checks(case: Case) -> list[Any]:
+    excluded: list[Any] = []
     if case.query and "fields" in case.query:
         # TMF630 attribute selection returns partial resources, which no resource schema describes.
-        return [response_schema_conformance]
-    return []
+        excluded.append(response_schema_conformance)
+    if case.headers and "Idempotency-Key" in case.headers:
+        # The generator reuses keys across different bodies; a reused key with another body is a 422
+        # by design (test_product_order checks it), not a rejected valid request.
+        excluded.append(positive_data_acceptance)
+    return excluded
 
 
 SERVED_DOCUMENT = _served_document()
@@ -154,11 +159,11 @@ def test_unstorable_values_are_400(
 @pytest.mark.parametrize(
     ("method", "path", "allow"),
     [
-        # The order reads are plain Starlette routes (the hot path), which answer HEAD like GET.
+        # Every route is a plain route served from the resource's declaration: each GET answers HEAD.
         ("PUT", "/productOrder", "GET, HEAD, POST"),
         ("PUT", "/productOrder/x", "GET, HEAD, PATCH, DELETE"),
-        ("PATCH", "/cancelProductOrder/x", "GET"),
-        ("PUT", "/hub/x", "GET, DELETE"),
+        ("PATCH", "/cancelProductOrder/x", "GET, HEAD"),
+        ("PUT", "/hub/x", "GET, HEAD, DELETE"),
     ],
 )
 def test_405_allow_lists_every_method(

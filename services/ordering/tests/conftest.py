@@ -8,11 +8,9 @@ import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
-from sqlalchemy import text
 
 from ordering.app import create_app
 from ordering.config import Settings
-from ordering.models import metadata
 from switchboard_kit import testing
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
@@ -55,18 +53,14 @@ def app(ordering_db: str, settings_overrides: dict[str, Any]) -> FastAPI:
 
 @pytest_asyncio.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with testing.running(app) as client:
+    # Each test's writes are rolled back at its end (no TRUNCATE, nothing left for the next test).
+    async with testing.running(app) as client, testing.rolled_back(app):
         yield client
-        async with app.state.runtime.engine.begin() as conn:
-            tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-            await conn.execute(text(f"TRUNCATE {tables} CASCADE"))
 
 
 async def outbox(app: FastAPI) -> list[dict[str, Any]]:
     """Event envelopes in commit order."""
-    async with app.state.runtime.engine.connect() as conn:
-        rows = await conn.execute(text("SELECT topic, key, payload, headers FROM outbox ORDER BY seq"))
-        return [dict(r._mapping) for r in rows]
+    return await testing.sql(app, "SELECT topic, key, payload, headers FROM outbox ORDER BY seq")
 
 
 async def run_worker(app: FastAPI) -> int:

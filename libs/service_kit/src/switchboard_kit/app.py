@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import zlib
@@ -17,22 +18,20 @@ import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from tmf_models import common
-
-from . import db, logs, retention
+from . import db, logs, openapi, retention
 from .errors import ApiError
-from .hub import HubDeliverer, hub_router
+from .hub import HubDeliverer, hub_openapi, hub_routes
 from .middleware import RequestMiddleware
 from .relay import OutboxRelay
+from .resource import Resource, openapi_part, routes
 from .settings import ServiceSettings
+from .store import Store
 
 log = logging.getLogger("switchboard.app")
 
@@ -48,7 +47,7 @@ class Runtime:
     tables: db.KitTables
     base_url: str
     engine: AsyncEngine = field(init=False)
-    statements: db.StatementCache = field(init=False)  # compiled Core statements (db.fetch)
+    store: Store = field(init=False)  # the service's one persistence seam
     sessionmaker: async_sessionmaker[AsyncSession] = field(init=False)
     http: httpx.AsyncClient = field(init=False)
     relay: OutboxRelay | None = None
@@ -86,13 +85,6 @@ _HTTP_CODES = {
 
 # 22021 character_not_in_repertoire (NUL in text), 22P05 untranslatable_character (\u0000 in jsonb).
 _BAD_TEXT_SQLSTATES = frozenset({"22021", "22P05"})
-
-# Hub routes answer these with a TMF Error (FastAPI's own 422 never happens: validation errors are 400).
-_HUB_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": common.Error, "description": description}
-    for status, description in ((400, "Bad Request"), (404, "Not Found"), (422, "Unprocessable Entity"))
-}
-
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
@@ -168,16 +160,23 @@ def create_service_app(
     settings: ServiceSettings,
     base_path: str,
     metadata_tables: db.KitTables,
-    routers: Sequence[APIRouter],
+    resources: Sequence[Resource],
     topics: Sequence[str],
+    routers: Sequence[APIRouter] = (),
     workers: Sequence[Worker] = (),
     description: str = "",
-    extra_schemas: Sequence[type[BaseModel]] = (),
 ) -> FastAPI:
-    """Builds a TMF service app. ``base_path`` like ``/tmf-api/productOrderingManagement/v4``."""
+    """Builds a TMF service app. ``base_path`` like ``/tmf-api/productOrderingManagement/v4``.
+
+    Each of ``resources`` is served (and documented) from its declaration, next to the hub; ``routers``
+    are for operations that are not a resource's (FastAPI routes)."""
     logs.configure(name, settings.log_level)
     base_url = settings.public_base_url.rstrip("/") + base_path
     runtime = Runtime(name=name, settings=settings, tables=metadata_tables, base_url=base_url)
+
+    def wake_relay() -> None:
+        if runtime.relay is not None:
+            runtime.relay.wake()  # publish without waiting for the next poll
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -193,7 +192,7 @@ def create_service_app(
         gc.collect()
         gc.freeze()
         gc.set_threshold(*settings.gc_thresholds)
-        runtime.statements = db.StatementCache(runtime.engine.dialect)
+        runtime.store = Store(runtime.engine, metadata_tables, on_commit=wake_relay)
         runtime.sessionmaker = db.sessionmaker(runtime.engine)
         runtime.http = httpx.AsyncClient(timeout=settings.hub_timeout)
         app.state.sessionmaker = runtime.sessionmaker
@@ -254,9 +253,11 @@ def create_service_app(
     app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
     app.state.runtime = runtime
     install_error_handlers(app)
+    limits = {"default_limit": settings.default_page_limit, "max_limit": settings.max_page_limit}
+    app.router.routes.extend(routes(resources, runtime, base_path=base_path, **limits))
+    app.router.routes.extend(hub_routes(runtime, base_path))
     for router in routers:
         app.include_router(router, prefix=base_path)
-    app.include_router(hub_router(metadata_tables, base_url), prefix=base_path, responses=_HUB_ERRORS)
 
     @app.get("/health/live", tags=["health"])
     async def live() -> dict[str, str]:
@@ -281,30 +282,17 @@ def create_service_app(
         )
 
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
-    if extra_schemas:
-        _add_component_schemas(app, extra_schemas)
+    openapi.install(
+        app,
+        [
+            *(
+                functools.partial(openapi_part, resource, base_path=base_path, **limits)
+                for resource in resources
+            ),
+            functools.partial(hub_openapi, base_path),
+        ],
+    )
     return app
-
-
-def _add_component_schemas(app: FastAPI, models: Sequence[type[BaseModel]]) -> None:
-    """Puts ``models`` (and the models they use) into the OpenAPI components, for request bodies a
-    route documents by ``$ref`` in ``openapi_extra`` rather than through a body parameter (PATCH,
-    whose media types FastAPI cannot declare). Components FastAPI already made are kept as they are."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = generate()
-            _, definitions = models_json_schema(
-                [(model, "validation") for model in models], ref_template="#/components/schemas/{model}"
-            )
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            for name, definition in definitions.get("$defs", {}).items():
-                components.setdefault(name, definition)
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _broker_check(bootstrap: str) -> str:

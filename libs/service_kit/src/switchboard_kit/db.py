@@ -1,4 +1,4 @@
-"""Engine, sessions and the kit's own tables (outbox, hub, consumer tracking, idempotency keys).
+"""Engine, pooled driver connections, compiled statements and the kit's own tables (outbox, hub, consumer tracking, idempotency keys).
 
 Every service has its own ``MetaData``; it calls :func:`kit_tables` on it so that the
 kit's tables live in the service's database and in its alembic history.
@@ -9,9 +9,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -164,52 +163,11 @@ def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's session. The only place that commits: after the handler, or rolls back on error."""
-    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with maker() as session:
-        try:
-            yield session
-        except BaseException:
-            await session.rollback()
-            raise
-        else:
-            await session.commit()
-            relay = getattr(getattr(request.app.state, "runtime", None), "relay", None)
-            if relay is not None:
-                relay.wake()  # publish without waiting for the next poll
-
-
 @contextlib.asynccontextmanager
-async def write_connection(request: Request) -> AsyncIterator[Any]:
-    """A pooled asyncpg connection for a hot write path's hand-written SQL, without a session.
-
-    It comes from the engine's pool (no second pool, no second connection budget). Without a
-    transaction, each statement is its own: PostgreSQL makes one statement atomic, so a write that
-    fits in one statement (a data-modifying ``WITH``) costs one round trip instead of BEGIN, the
-    inserts and COMMIT. For several statements, use ``async with conn.transaction():``; it commits
-    before the block ends, so a client never reads older state after a 2xx. JSON and JSONB
-    parameters are JSON text (the dialect's codecs); JSONB results come back parsed. On success
-    the outbox relay is woken, as after a session's commit.
-    """
-    runtime = request.app.state.runtime
-    async with _pooled_driver_connection(runtime.engine) as conn:
-        yield conn
-    if runtime.relay is not None:
-        runtime.relay.wake()
-
-
-@contextlib.asynccontextmanager
-async def read_connection(request: Request) -> AsyncIterator[Any]:
-    """A pooled asyncpg connection for a hot read: one statement, its own snapshot, no session and
-    no BEGIN/COMMIT. Build the statement with SQLAlchemy Core and run it with :func:`fetch`. For
-    a read that needs several statements to agree, use a session (``SessionDep``)."""
-    async with _pooled_driver_connection(request.app.state.runtime.engine) as conn:
-        yield conn
-
-
-@contextlib.asynccontextmanager
-async def _pooled_driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+async def pooled_driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """The asyncpg connection of a connection from the engine's pool (one pool, one budget), handed
+    back to the pool afterwards only in a state the next user cannot trip over. Only the
+    :class:`~switchboard_kit.store.Store` uses it."""
     pooled = await engine.raw_connection()
     conn: Any = pooled.driver_connection
     try:
@@ -275,15 +233,3 @@ class StatementCache:
             processors[name](values[name]) if name in processors else values[name] for name in names or ()
         ]
         return sql, args
-
-
-async def fetch(request: Request, conn: Any, stmt: Any) -> list[Any]:
-    """Rows of a Core ``stmt`` run on a :func:`read_connection` (asyncpg records)."""
-    sql, args = request.app.state.runtime.statements.sql(stmt)
-    rows: list[Any] = await conn.fetch(sql, *args)
-    return rows
-
-
-# scope="function": the commit happens before the response is sent, so a client never reads
-# older state after a 2xx, and a failed commit becomes an error response instead of a lost write.
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

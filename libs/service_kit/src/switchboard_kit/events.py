@@ -1,13 +1,9 @@
-"""TMF event envelopes and the transactional outbox write."""
+"""TMF event envelopes and the outbox rows that carry them (the store writes them)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-
-import orjson
-from sqlalchemy import Table, insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from .context import correlation_id
 from .ids import new_id
@@ -75,51 +71,5 @@ def outbox_row(topic: str, key: str, event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def record(
-    session: AsyncSession, outbox: Table, *, topic: str, key: str, event: dict[str, Any]
-) -> None:
-    """Adds the event to the outbox in the caller's transaction (it is published only if that commits)."""
-    await record_many(session, outbox, [outbox_row(topic, key, event)])
-
-
-async def record_many(session: AsyncSession, outbox: Table, rows: list[dict[str, Any]]) -> None:
-    """Adds several outbox rows (see :func:`outbox_row`) in one statement, in the given order."""
-    if rows:
-        # One cached statement per table: no per-call SQL construction or compilation.
-        await session.execute(_insert(outbox), rows)
-
-
+# The outbox's columns, in the order of the store's INSERT (see store.py).
 OUTBOX_COLUMNS = ("id", "topic", "key", "event_type", "payload", "headers")
-
-
-def outbox_values(rows: list[dict[str, Any]], first: int) -> tuple[str, list[Any]]:
-    """``INSERT INTO outbox`` columns and ``VALUES`` of :func:`outbox_row` rows, numbered from ``$first``,
-    with their parameters (JSON as text), for a statement run on :func:`db.driver_connection`.
-
-    Rows get their ``seq`` in the order given, as with :func:`record_many`.
-    """
-    width = len(OUTBOX_COLUMNS)
-    groups = []
-    params: list[Any] = []
-    for i, row in enumerate(rows):
-        n = first + i * width
-        groups.append(f"(${n}, ${n + 1}, ${n + 2}, ${n + 3}, ${n + 4}::text::jsonb, ${n + 5}::text::jsonb)")
-        params += (
-            row["id"],
-            row["topic"],
-            row["key"],
-            row["event_type"],
-            orjson.dumps(row["payload"]).decode(),
-            orjson.dumps(row["headers"]).decode(),
-        )
-    return f"({', '.join(OUTBOX_COLUMNS)}) VALUES {', '.join(groups)}", params
-
-
-_INSERTS: dict[Table, Any] = {}
-
-
-def _insert(outbox: Table) -> Any:
-    stmt = _INSERTS.get(outbox)
-    if stmt is None:
-        stmt = _INSERTS[outbox] = insert(outbox)
-    return stmt

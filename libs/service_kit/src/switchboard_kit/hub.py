@@ -11,21 +11,27 @@ import asyncio
 import logging
 import random
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import orjson
-from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
-from .db import KitTables, SessionDep
+from . import openapi
+from .bodies import ensure_storable, parse_body
+from .db import KitTables
 from .errors import BadRequest, NotFound
 from .ids import new_id
-from .resources import add_hot_route, ensure_storable, parse_body, request_session
+from .openapi import OpenApiPart
+from .store import Store
 
 log = logging.getLogger("switchboard.hub")
 
@@ -110,65 +116,112 @@ def subscription_matches(query: str | None, event: dict[str, Any]) -> bool:
     return all(any(_as_text(v) in allowed for v in _values_at(event, path)) for path, allowed in clauses)
 
 
-def hub_router(tables: KitTables, base_url: str) -> APIRouter:
-    router = APIRouter(tags=["hub"])
-    subs = tables.hub_subscription
+def _subscription(row: Mapping[str, Any]) -> dict[str, Any]:
+    body = {"id": row["id"], "callback": row["callback"]}
+    if row["query"] is not None:
+        body["query"] = row["query"]
+    return body
 
-    def to_body(row: Any) -> dict[str, Any]:
-        body = {"id": row.id, "callback": row.callback}
-        if row.query is not None:
-            body["query"] = row.query
-        return body
 
-    async def register(body: EventSubscriptionInput, session: AsyncSession) -> Response:
+def _not_found(id: str) -> NotFound:
+    return NotFound("Subscription not found", f"No hub subscription with id {id}")
+
+
+class _Hub:
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+
+    @property
+    def store(self) -> Store:
+        store: Store = self.runtime.store
+        return store
+
+    async def register(self, request: Request) -> Response:
+        body = parse_body(EventSubscriptionInput, await request.body(), request.headers.get("content-type"))
         ensure_storable({"callback": body.callback, "query": body.query})
         parse_query(body.query)
         check_callback(body.callback)
-        sub_id = new_id()
-        await session.execute(insert(subs).values(id=sub_id, callback=body.callback, query=body.query))
-        payload = {"id": sub_id, "callback": body.callback}
-        if body.query is not None:
-            payload["query"] = body.query
+        row = {"id": new_id(), "callback": body.callback, "query": body.query}
+        async with self.store.unit_of_work() as uow:
+            await uow.execute(insert(uow.tables.hub_subscription).values(**row))
         return Response(
-            orjson.dumps(payload),
+            orjson.dumps(_subscription(row)),
             status_code=201,
             media_type="application/json",
-            headers={"Location": f"{base_url}/hub/{sub_id}"},
+            headers={"Location": f"{self.runtime.base_url}/hub/{row['id']}"},
         )
 
-    async def serve_register_listener(request: Request) -> Response:
-        # The body is read as POST productOrder reads it (415 for a non-JSON media type, JSON when
-        # the header is missing, the same limits); the FastAPI route below documents the operation.
-        body = parse_body(EventSubscriptionInput, await request.body(), request.headers.get("content-type"))
-        async with request_session(request) as session:
-            return await register(body, session)
+    async def retrieve(self, request: Request) -> Response:
+        id = request.path_params["id"]
+        subs = self.store.tables.hub_subscription
+        rows = await self.store.fetch(select(subs).where(subs.c.id == id))
+        if not rows:
+            raise _not_found(id)
+        return Response(orjson.dumps(_subscription(rows[0])), media_type="application/json")
 
-    add_hot_route(router, "/hub", "POST", serve_register_listener)
-
-    @router.post("/hub", status_code=201, response_model=EventSubscription)
-    async def register_listener(
-        body: EventSubscriptionInput, session: SessionDep, request: Request
-    ) -> Response:
-        """Registers a listener: matching events are POSTed to {callback}/listener/{eventName}."""
-        return await register(body, session)
-
-    @router.get("/hub/{id}", response_model=EventSubscription)
-    async def get_listener(id: str, session: SessionDep) -> Response:
-        """Retrieves a hub subscription."""
-        row = (await session.execute(select(subs).where(subs.c.id == id))).first()
-        if row is None:
-            raise NotFound("Subscription not found", f"No hub subscription with id {id}")
-        return Response(orjson.dumps(to_body(row)), media_type="application/json")
-
-    @router.delete("/hub/{id}", status_code=204)
-    async def unregister_listener(id: str, session: SessionDep) -> Response:
-        """Unregisters a listener; its pending deliveries are dropped."""
-        result = await session.execute(delete(subs).where(subs.c.id == id))
-        if result.rowcount == 0:  # type: ignore[attr-defined]
-            raise NotFound("Subscription not found", f"No hub subscription with id {id}")
+    async def unregister(self, request: Request) -> Response:
+        id = request.path_params["id"]
+        subs = self.store.tables.hub_subscription
+        async with self.store.unit_of_work() as uow:
+            if not await uow.fetch(delete(subs).where(subs.c.id == id).returning(subs.c.id)):
+                raise _not_found(id)
         return Response(status_code=204)
 
-    return router
+
+def hub_routes(runtime: Any, base_path: str) -> list[BaseRoute]:
+    """``POST /hub``, ``GET /hub/{id}`` and ``DELETE /hub/{id}`` under ``base_path``."""
+    hub = _Hub(runtime)
+    return [
+        Route(f"{base_path}/hub", hub.register, methods=["POST"]),
+        Route(f"{base_path}/hub/{{id}}", hub.retrieve, methods=["GET"]),
+        Route(f"{base_path}/hub/{{id}}", hub.unregister, methods=["DELETE"]),
+    ]
+
+
+def hub_openapi(base_path: str) -> OpenApiPart:
+    """The OpenAPI operations of :func:`hub_routes`."""
+    tags = ["events subscription"]
+    subscription = openapi.json_content(openapi.ref(EventSubscription))
+    paths: dict[str, dict[str, Any]] = {
+        f"{base_path}/hub": {
+            "post": {
+                "tags": tags,
+                "operationId": "registerListener",
+                "summary": "Registers a listener",
+                "description": "Registers a listener: matching events are POSTed to {callback}/listener/{eventName}.",
+                "requestBody": {
+                    "required": True,
+                    "content": openapi.json_content(openapi.ref(EventSubscriptionInput)),
+                },
+                "responses": {
+                    "201": {"description": "The subscription", "content": subscription},
+                    **openapi.errors(400, 413, 415),
+                },
+            }
+        },
+        f"{base_path}/hub/{{id}}": {
+            "get": {
+                "tags": tags,
+                "operationId": "retrieveListener",
+                "summary": "Retrieves a hub subscription",
+                "description": "Retrieves a hub subscription.",
+                "parameters": [openapi.path_id("subscription")],
+                "responses": {
+                    "200": {"description": "The subscription", "content": subscription},
+                    **openapi.errors(404),
+                },
+            },
+            "delete": {
+                "tags": tags,
+                "operationId": "unregisterListener",
+                "summary": "Unregisters a listener",
+                "description": "Unregisters a listener; its pending deliveries are dropped.",
+                "parameters": [openapi.path_id("subscription")],
+                "responses": {"204": {"description": "Unregistered"}, **openapi.errors(404)},
+            },
+        },
+    }
+    return paths, [(EventSubscriptionInput, "validation"), (EventSubscription, "serialization")]
 
 
 class HubDeliverer:

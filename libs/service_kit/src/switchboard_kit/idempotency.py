@@ -1,9 +1,9 @@
 """``Idempotency-Key`` for POST: a retried request gets the first response and creates nothing new.
 
-The key row is written in the same transaction as the resource. A transaction-level
-advisory lock on the key serialises concurrent retries, so the second one waits for the
-first to commit and then replays its response. A key longer than :data:`MAX_KEY_LENGTH`
-characters is a 400 before anything is read or stored (it would not fit the key's index).
+The key row is written in the same unit of work as the resource. A transaction-level advisory
+lock on the key serialises concurrent retries, so the second one waits for the first to commit
+and then replays its response. A key longer than :data:`MAX_KEY_LENGTH` characters is a 400
+before anything is read or stored (it would not fit the key's index).
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ import hashlib
 from typing import Any
 
 import orjson
-from fastapi import Request, Response
-from sqlalchemy import Table, func, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import insert, select
+from starlette.requests import Request
+from starlette.responses import Response
 
 from .errors import BadRequest, UnprocessableEntity
+from .store import UnitOfWork
 
 HEADER = "Idempotency-Key"
 # Longest key accepted, in characters. Clients send UUIDs (36) or similar tokens; the primary key
@@ -44,34 +45,16 @@ def _scope(request: Request) -> str:
     return f"{request.method} {request.url.path}"
 
 
-async def replay(session: AsyncSession, table: Table, request: Request, body: bytes) -> Response | None:
-    key = idempotency_key(request)
-    if key is None:
-        return None
+async def replay(uow: UnitOfWork, request: Request, key: str, body: bytes) -> Response | None:
+    """The first response to this key, or None when it is new (the key stays locked until the unit of
+    work ends). 422 when the key was used with a different body."""
     scope = _scope(request)
-    await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"{scope}|{key}", 0))))
-    row = (await session.execute(select(table).where(table.c.scope == scope, table.c.key == key))).first()
-    return _replayed(None if row is None else row._mapping, key, body)
-
-
-async def replay_on(conn: Any, table: Table, request: Request, body: bytes) -> Response | None:
-    """:func:`replay` on a :func:`db.write_connection`, inside the caller's ``conn.transaction()``."""
-    key = idempotency_key(request)
-    if key is None:
+    table = uow.tables.idempotency_key
+    await uow.lock(f"{scope}|{key}")
+    rows = await uow.fetch(select(table).where(table.c.scope == scope, table.c.key == key))
+    if not rows:
         return None
-    scope = _scope(request)
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{scope}|{key}")
-    row = await conn.fetchrow(
-        f"SELECT request_hash, status_code, body, headers FROM {table.name} WHERE scope = $1 AND key = $2",
-        scope,
-        key,
-    )
-    return _replayed(row, key, body)
-
-
-def _replayed(row: Any, key: str, body: bytes) -> Response | None:
-    if row is None:
-        return None
+    row = rows[0]
     if row["request_hash"] != request_hash(body):
         raise UnprocessableEntity(
             "Idempotency key reused",
@@ -87,53 +70,24 @@ def _replayed(row: Any, key: str, body: bytes) -> Response | None:
     )
 
 
-def _key_row(
-    request: Request, key: str, body: bytes, status_code: int, response_body: Any, headers: dict[str, str]
-) -> dict[str, Any]:
-    return {
-        "scope": _scope(request),
-        "key": key,
-        "request_hash": request_hash(body),
-        "status_code": status_code,
-        "body": response_body,
-        "headers": headers,
-    }
-
-
 async def remember(
-    session: AsyncSession,
-    table: Table,
+    uow: UnitOfWork,
     request: Request,
+    key: str,
     body: bytes,
     *,
     status_code: int,
     response_body: Any,
     headers: dict[str, str],
 ) -> None:
-    """Stores the response of a request with an ``Idempotency-Key``, in the request's transaction."""
-    key = idempotency_key(request)
-    if key is not None:
-        row = _key_row(request, key, body, status_code, response_body, headers)
-        await session.execute(insert(table).values(**row))
-
-
-async def remember_on(
-    conn: Any,
-    table: Table,
-    request: Request,
-    body: bytes,
-    *,
-    status_code: int,
-    response_body: Any,
-    headers: dict[str, str],
-) -> None:
-    """:func:`remember` on a :func:`db.write_connection`, inside the same transaction as :func:`replay_on`."""
-    key = idempotency_key(request)
-    if key is not None:
-        row = _key_row(request, key, body, status_code, response_body, headers)
-        row["body"] = orjson.dumps(row["body"]).decode()
-        row["headers"] = orjson.dumps(row["headers"]).decode()
-        await conn.execute(
-            f"INSERT INTO {table.name} ({', '.join(row)}) VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb)",
-            *row.values(),
+    """Stores the response to a request with an ``Idempotency-Key``, in the request's unit of work."""
+    await uow.execute(
+        insert(uow.tables.idempotency_key).values(
+            scope=_scope(request),
+            key=key,
+            request_hash=request_hash(body),
+            status_code=status_code,
+            body=response_body,
+            headers=headers,
         )
+    )

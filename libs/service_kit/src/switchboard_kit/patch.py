@@ -9,7 +9,7 @@
 * anything else (including TMF630's ``application/json-patch-query+json``): ``415``.
 
 Errors: malformed JSON (including NaN, Infinity and numbers beyond a double), objects and arrays
-nested deeper than :data:`~switchboard_kit.resources.MAX_JSON_DEPTH` (in the patch or in the patched
+nested deeper than :data:`~switchboard_kit.bodies.MAX_JSON_DEPTH` (in the patch or in the patched
 document), a body of the wrong shape, an invalid operation or a path that does not
 exist in the document give ``400 Bad Request``. A failed ``test`` operation gives ``409 Conflict``:
 the request is well-formed but does not fit the current state of the resource (RFC 5789 section
@@ -27,8 +27,8 @@ from typing import Any
 import jsonpatch
 import jsonpointer
 
+from switchboard_kit.bodies import MAX_JSON_DEPTH, json_nesting_exceeds, strict_json_loads, too_deep
 from switchboard_kit.errors import BadRequest, Conflict, UnsupportedMediaType
-from switchboard_kit.resources import MAX_JSON_DEPTH, json_nesting_exceeds, strict_json_loads, too_deep
 
 __all__ = [
     "JSON_PATCH",

@@ -110,3 +110,21 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client
+
+
+@contextlib.asynccontextmanager
+async def rolled_back(app: FastAPI) -> AsyncIterator[None]:
+    """Everything the running ``app`` stores inside the block is rolled back at its end: the app's
+    store runs on one connection in a transaction (its units of work become savepoints). Background
+    tasks that use their own connections (relay, hub deliveries) do not see what the block wrote."""
+    async with app.state.runtime.store.pin():
+        yield
+
+
+async def sql(app: FastAPI, statement: str, **params: Any) -> list[dict[str, Any]]:
+    """Runs ``statement`` (named ``:params``) through the app's store: inside :func:`rolled_back` it sees
+    what the test wrote. Returns the rows, if any."""
+    from sqlalchemy import text
+
+    rows: list[dict[str, Any]] = await app.state.runtime.store.fetch(text(statement).bindparams(**params))
+    return rows

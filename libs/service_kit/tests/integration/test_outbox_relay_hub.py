@@ -27,6 +27,7 @@ from switchboard_kit import consumer, db, events, testing
 from switchboard_kit.context import correlation_id
 from switchboard_kit.hub import HubDeliverer
 from switchboard_kit.relay import OutboxRelay
+from switchboard_kit.store import Store
 
 pytestmark = pytest.mark.asyncio
 
@@ -63,16 +64,16 @@ def free_port() -> int:
 async def record_events(
     engine: AsyncEngine, topic: str, keys: list[str], per_key: int
 ) -> list[dict[str, Any]]:
-    maker = db.sessionmaker(engine)
+    store = Store(engine, kit)
     written = []
     token = correlation_id.set("corr-relay")
     try:
-        async with maker() as session, session.begin():
+        async with store.unit_of_work() as uow:  # one transaction, events in this order
             for n in range(per_key):
                 for key in keys:
                     kind = "ThingCreateEvent" if n == 0 else "ThingStateChangeEvent"
                     event = events.envelope(kind, "thing", {"id": key, "n": n}, domain="test")
-                    await events.record(session, kit.outbox, topic=topic, key=key, event=event)
+                    await uow.emit([events.outbox_row(topic, key, event)])
                     written.append(event)
     finally:
         correlation_id.reset(token)

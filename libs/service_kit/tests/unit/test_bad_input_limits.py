@@ -19,11 +19,11 @@ from sqlalchemy.dialects.postgresql import JSONB
 from starlette.requests import Request
 
 from switchboard_kit import idempotency
+from switchboard_kit.bodies import MAX_JSON_DEPTH, json_nesting_exceeds, parse_body
 from switchboard_kit.errors import BadRequest, NotFound
 from switchboard_kit.hub import check_callback
 from switchboard_kit.patch import apply_patch
 from switchboard_kit.query import HotColumn, QueryCompiler, convert_value
-from switchboard_kit.resources import MAX_JSON_DEPTH, json_nesting_exceeds, parse_body
 
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -164,36 +164,6 @@ def test_idempotency_key_up_to_the_limit_is_taken_and_a_longer_one_is_400() -> N
     with pytest.raises(BadRequest) as caught:
         idempotency.idempotency_key(request_with({"Idempotency-Key": "k" * (limit + 1)}))
     assert str(limit) in (caught.value.message or "")
-
-
-@pytest.mark.asyncio
-async def test_replay_and_remember_refuse_a_long_key_before_touching_the_connection() -> None:
-    class NoConnection:
-        async def execute(self, *args: Any) -> None:
-            raise AssertionError("nothing may be run for a key that is too long")
-
-        fetchrow = execute
-
-    keys = Table("idempotency_key", MetaData(), Column("scope", Text), Column("key", Text))
-    request = request_with({"Idempotency-Key": "k" * 9000})
-    with pytest.raises(BadRequest):
-        await idempotency.replay_on(NoConnection(), keys, request, b"{}")
-    with pytest.raises(BadRequest):
-        await idempotency.remember_on(
-            NoConnection(), keys, request, b"{}", status_code=201, response_body={}, headers={}
-        )
-    with pytest.raises(BadRequest):
-        await idempotency.replay(NoConnection(), keys, request, b"{}")  # type: ignore[arg-type]
-    with pytest.raises(BadRequest):
-        await idempotency.remember(
-            NoConnection(),  # type: ignore[arg-type]
-            keys,
-            request,
-            b"{}",
-            status_code=201,
-            response_body={},
-            headers={},
-        )
 
 
 # -- nesting depth -------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from switchboard_kit.resources import input_document
+from switchboard_kit.bodies import input_document
 from tmf_models import tmf622
 
 BODY = {

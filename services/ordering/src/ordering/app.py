@@ -5,9 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from switchboard_kit.app import Runtime, create_service_app
-from tmf_models import tmf622
 
-from . import api, events
+from . import events, resources
 from .catalog import Catalog
 from .config import Settings
 from .models import kit
@@ -50,13 +49,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         base_path=BASE_PATH,
         metadata_tables=kit,
-        routers=[
-            api.build_router(
-                service, default_limit=settings.default_page_limit, max_limit=settings.max_page_limit
-            )
-        ],
+        resources=resources.declare(service),
         topics=events.TOPICS,
-        extra_schemas=[tmf622.ProductOrder_Update],  # the PATCH body, documented by $ref
         workers=[fulfilment] if settings.worker_enabled else [],
     )
     app.state.order_service = service

@@ -1,15 +1,10 @@
-"""TMF622 events: envelopes for ProductOrder and CancelProductOrder, written to the outbox."""
+"""TMF622 events: the topics, event types and envelopes of ProductOrder and CancelProductOrder."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from switchboard_kit import events as kit_events
-
-from .models import kit
+from switchboard_kit.resource import Events
 
 DOMAIN = "productOrderingManagement"
 ORDER_TOPIC = "tmf622.productOrder"
@@ -30,36 +25,12 @@ CANCEL_EVENTS = (
 )
 
 
-def order_envelope(event_type: str, order: dict[str, Any], **kw: Any) -> dict[str, Any]:
-    assert event_type in ORDER_EVENTS, event_type
-    return kit_events.envelope(event_type, "productOrder", order, domain=DOMAIN, **kw)
-
-
-async def order_event(
-    session: AsyncSession, event_type: str, order: dict[str, Any], **kw: Any
-) -> dict[str, Any]:
-    event = order_envelope(event_type, order, **kw)
-    await kit_events.record(session, kit.outbox, topic=ORDER_TOPIC, key=order["id"], event=event)
-    return event
-
-
-def order_rows(
-    changes: list[tuple[str, dict[str, Any]]], *, at: datetime | None = None
-) -> list[dict[str, Any]]:
-    """Outbox rows of several events of one order, in this order, all at ``at`` (default: now)."""
-    at = at or kit_events.utc_now()
-    return [
-        kit_events.outbox_row(ORDER_TOPIC, order["id"], order_envelope(event_type, order, at=at))
-        for event_type, order in changes
-    ]
-
-
-async def cancel_event(
-    session: AsyncSession, event_type: str, cancel: dict[str, Any], **kw: Any
-) -> dict[str, Any]:
-    assert event_type in CANCEL_EVENTS, event_type
-    event = kit_events.envelope(event_type, "cancelProductOrder", cancel, domain=DOMAIN, **kw)
+def _cancel_key(cancel: dict[str, Any]) -> str:
     # Keyed by the order id, so a cancellation's events share the order's partition order.
-    key = (cancel.get("productOrder") or {}).get("id") or cancel["id"]
-    await kit_events.record(session, kit.outbox, topic=CANCEL_TOPIC, key=key, event=event)
-    return event
+    return str((cancel.get("productOrder") or {}).get("id") or cancel["id"])
+
+
+ORDER = Events(topic=ORDER_TOPIC, resource="productOrder", domain=DOMAIN, types=ORDER_EVENTS)
+CANCEL = Events(
+    topic=CANCEL_TOPIC, resource="cancelProductOrder", domain=DOMAIN, types=CANCEL_EVENTS, key=_cancel_key
+)

@@ -1,4 +1,4 @@
-"""Ordering use cases. Nothing here commits: ``get_session`` (requests) or the worker's own transaction does."""
+"""Ordering use cases: the domain hooks the kit calls for each resource, and the worker's steps."""
 
 from __future__ import annotations
 
@@ -6,21 +6,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard_kit.errors import BadRequest, Conflict, NotFound
 from switchboard_kit.events import format_datetime, utc_now
-from switchboard_kit.ids import new_id
-from switchboard_kit.patch import apply_patch
-from switchboard_kit.resources import check_if_match, input_document
-from tmf_models import tmf622
+from switchboard_kit.resource import Change, EventList
+from switchboard_kit.store import Stored, UnitOfWork
 
 from . import domain, events
 from .catalog import Catalog
 from .domain import CancelState, ItemState, OrderState
+from .models import cancel_product_order, product_order
 from .provisioning import ProvisioningAdapter
-from .repository import CancelRepository, OrderRepository, insert_order
 
 # Attributes the server owns: a POST may not set them (the client's values are dropped) and a PATCH may
 # repeat them unchanged but never change them. (cancellationDate is in the v4 ProductOrder_Create, but
@@ -30,18 +26,6 @@ SERVER_OWNED = ("id", "href", "orderDate", "completionDate", "cancellationDate",
 CANCEL_SERVER_OWNED = ("id", "href", "state", "effectiveCancellationDate")
 # Items may be changed only while the order is stopped.
 EDITABLE_ITEM_STATES = frozenset({OrderState.HELD, OrderState.PENDING})
-
-
-def _dump(model: Any) -> dict[str, Any]:
-    return input_document(model)
-
-
-def _validation_message(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
-
-
-def _without(doc: dict[str, Any], owned: tuple[str, ...]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if k not in owned}
 
 
 def check_indexed_values(doc: dict[str, Any]) -> None:
@@ -54,11 +38,23 @@ def check_indexed_values(doc: dict[str, Any]) -> None:
         )
 
 
-def order_not_found(id: str) -> NotFound:
-    return NotFound("ProductOrder not found", f"No productOrder with id {id}")
+def party_ids(doc: dict[str, Any]) -> list[str]:
+    return sorted({p["id"] for p in doc.get("relatedParty") or [] if isinstance(p, dict) and p.get("id")})
+
+
+def order_columns(doc: dict[str, Any]) -> dict[str, Any]:
+    """The hot columns of an order, from its document."""
+    return {"state": doc["state"], "party_ids": party_ids(doc)}
+
+
+def cancel_columns(doc: dict[str, Any]) -> dict[str, Any]:
+    return {"state": doc["state"], "order_id": doc["productOrder"]["id"]}
 
 
 class OrderService:
+    """The domain hooks of productOrder and cancelProductOrder, and the worker's steps. Nothing here
+    commits or sees a connection: each method works in the unit of work it is given."""
+
     def __init__(
         self, catalog: Catalog, *, base_url: str, provisioning_delay: float, cancellation_delay: float
     ) -> None:
@@ -70,92 +66,71 @@ class OrderService:
     def order_href(self, id: str) -> str:
         return f"{self.base_url}/productOrder/{id}"
 
-    def cancel_href(self, id: str) -> str:
-        return f"{self.base_url}/cancelProductOrder/{id}"
+    async def _save_order(
+        self,
+        uow: UnitOfWork,
+        stored: Stored,
+        order: dict[str, Any],
+        changes: EventList,
+        *,
+        next_action_at: datetime | None,
+    ) -> None:
+        columns = {**order_columns(order), "next_action_at": next_action_at}
+        await uow.save(product_order, stored, order, columns=columns, events=events.ORDER.rows(changes))
+
+    async def _save_cancel(
+        self,
+        uow: UnitOfWork,
+        stored: Stored,
+        cancel: dict[str, Any],
+        changes: EventList,
+        *,
+        next_action_at: datetime | None,
+    ) -> None:
+        columns = {**cancel_columns(cancel), "next_action_at": next_action_at}
+        await uow.save(
+            cancel_product_order, stored, cancel, columns=columns, events=events.CANCEL.rows(changes)
+        )
 
     # ------------------------------------------------------------------ capture
 
-    async def create_order(
-        self, conn: Any, body: tmf622.ProductOrder_Create, raw: bytes | None = None
-    ) -> tuple[dict[str, Any], int]:
+    async def create_order(self, uow: UnitOfWork, doc: dict[str, Any]) -> Change:
         """Captures an order: validated against the catalogue, then accepted (inProgress) or rejected.
 
-        ``conn`` is a :func:`switchboard_kit.db.write_connection`: the order and its events are one
-        statement. ``raw`` is the request body ``body`` was validated from, when there is one."""
+        ``doc`` is the client's document with the server's id and href. The hook reads nothing, so the
+        order and its events are one statement."""
         now = utc_now()
         # The indexed column holds exactly what the document says (millisecond precision).
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         stamp = format_datetime(now)
-        doc = input_document(body, raw)
         check_indexed_values(doc)
-        order_id = new_id()
-        # The server's id, href and dates win over anything the client sent (extension attributes).
-        doc = {
-            "id": order_id,
-            "href": self.order_href(order_id),
-            **_without(doc, SERVER_OWNED),
-            "orderDate": stamp,
-        }
-        doc.setdefault("@type", "ProductOrder")
+        doc["orderDate"] = stamp
         problems = domain.validate_order(doc, self.catalog)
         if problems:
             doc = domain.apply_rejection(doc, problems, date=stamp)
-            await insert_order(
-                conn,
+            return Change(
                 doc,
-                order_date=now,
-                next_action_at=None,
-                events=events.order_rows([("ProductOrderCreateEvent", doc)], at=now),
+                columns={"order_date": now, "next_action_at": None},
+                events=[("ProductOrderCreateEvent", doc)],
+                at=now,
             )
-            return doc, 1
         domain.price_order(doc, self.catalog, in_place=True)  # doc is this request's own
         acknowledged = _with_states(doc, OrderState.ACKNOWLEDGED, ItemState.ACKNOWLEDGED)
         _set_states(
             doc, domain.transition(OrderState.ACKNOWLEDGED, OrderState.IN_PROGRESS), ItemState.IN_PROGRESS
         )
-        await insert_order(
-            conn,
+        return Change(
             doc,
-            order_date=now,
-            next_action_at=now + self.provisioning_delay,
-            events=events.order_rows(
-                [("ProductOrderCreateEvent", acknowledged), ("ProductOrderStateChangeEvent", doc)], at=now
-            ),
+            columns={"order_date": now, "next_action_at": now + self.provisioning_delay},
+            events=[("ProductOrderCreateEvent", acknowledged), ("ProductOrderStateChangeEvent", doc)],
+            at=now,
         )
-        return doc, 1
-
-    # -------------------------------------------------------------------- reads
-
-    async def get_order(self, session: AsyncSession, id: str, *, for_update: bool = False) -> Any:
-        row = await OrderRepository(session).get(id, for_update=for_update)
-        if row is None:
-            raise order_not_found(id)
-        return row
-
-    async def get_cancel(self, session: AsyncSession, id: str) -> Any:
-        row = await CancelRepository(session).get(id)
-        if row is None:
-            raise NotFound("CancelProductOrder not found", f"No cancelProductOrder with id {id}")
-        return row
 
     # -------------------------------------------------------------------- PATCH
 
-    async def patch_order(
-        self, session: AsyncSession, id: str, body: bytes, content_type: str | None, if_match: Any
-    ) -> tuple[dict[str, Any], int]:
-        repo = OrderRepository(session)
-        row = await self.get_order(session, id, for_update=True)
-        check_if_match(if_match, row.version)
-        current: dict[str, Any] = row.doc
-        patched = apply_patch(current, body, content_type)
-        for attr in SERVER_OWNED:
-            if patched.get(attr) != current.get(attr):
-                raise BadRequest("Read-only attribute", f"{attr} is set by the server and cannot be changed")
-        try:
-            patched = _dump(tmf622.ProductOrder.model_validate(patched))
-        except ValidationError as exc:
-            raise BadRequest("Invalid ProductOrder", _validation_message(exc)) from exc
-
+    async def patch_order(self, uow: UnitOfWork, stored: Stored, patched: dict[str, Any]) -> Change | None:
+        """A client's change of an order (already validated as a ProductOrder by the kit)."""
+        current = stored.doc
         if "state" not in patched:
             raise BadRequest("Invalid state", "state cannot be removed from an order")
         check_indexed_values(patched)
@@ -179,7 +154,7 @@ class OrderService:
             patched,
             new_item_state=ItemState(old_state.value) if old_state in EDITABLE_ITEM_STATES else None,
         )
-        next_action: Any = ...
+        columns: dict[str, Any] = {}
         if new_state != old_state:
             domain.client_transition(old_state, new_state)
             if new_state == OrderState.IN_PROGRESS:
@@ -187,68 +162,56 @@ class OrderService:
                 for item in patched.get("productOrderItem", []):
                     if item.get("state") in (ItemState.HELD, ItemState.PENDING):
                         item["state"] = ItemState.IN_PROGRESS.value
-                next_action = utc_now() + self.provisioning_delay
+                columns["next_action_at"] = utc_now() + self.provisioning_delay
             else:
-                next_action = None
+                columns["next_action_at"] = None
         if patched == current:
-            return current, row.version
-        version = await repo.save(patched, row.version, next_action_at=next_action)
+            return None
+        changes: list[tuple[str, dict[str, Any]]] = []
         if new_state != old_state:
-            await events.order_event(session, "ProductOrderStateChangeEvent", patched)
+            changes.append(("ProductOrderStateChangeEvent", patched))
             if new_state in domain.WAITING_ON_CUSTOMER_STATES:
-                await events.order_event(session, "ProductOrderInformationRequiredEvent", patched)
+                changes.append(("ProductOrderInformationRequiredEvent", patched))
         other = {k: v for k, v in patched.items() if k != "state"}
         if other != {k: v for k, v in current.items() if k != "state"}:
-            await events.order_event(session, "ProductOrderAttributeValueChangeEvent", patched)
-        return patched, version
+            changes.append(("ProductOrderAttributeValueChangeEvent", patched))
+        return Change(patched, columns=columns, events=changes)
 
     # ------------------------------------------------------------------- DELETE
 
-    async def delete_order(self, session: AsyncSession, id: str, if_match: Any) -> None:
-        row = await self.get_order(session, id, for_update=True)
-        check_if_match(if_match, row.version)
-        state = OrderState(row.state)
+    def delete_order(self, stored: Stored) -> list[tuple[str, dict[str, Any]]]:
+        state = OrderState(stored.doc["state"])
         if state not in domain.TERMINAL_ORDER_STATES:
             raise Conflict(
                 "Order still open", f"An order in state {state} cannot be deleted; cancel it first"
             )
-        await OrderRepository(session).delete(id)
-        await events.order_event(session, "ProductOrderDeleteEvent", row.doc)
+        return [("ProductOrderDeleteEvent", stored.doc)]
 
     # ------------------------------------------------------------- cancellation
 
-    async def create_cancel(
-        self, session: AsyncSession, body: tmf622.CancelProductOrder_Create
-    ) -> tuple[dict[str, Any], int]:
-        doc = _dump(body)
+    async def create_cancel(self, uow: UnitOfWork, doc: dict[str, Any]) -> Change:
         order_ref = doc.get("productOrder") or {}
         order_id = order_ref.get("id")
         if order_id is None:
             raise BadRequest("Missing productOrder.id", "cancelProductOrder needs productOrder.id")
-        order_row = await OrderRepository(session).get(order_id, for_update=True)
+        order_row = await uow.get(product_order, order_id, for_update=True)
         if order_row is None:
             raise NotFound("ProductOrder not found", f"No productOrder with id {order_id} to cancel")
-        cancel_id = new_id()
-        doc = {"id": cancel_id, "href": self.cancel_href(cancel_id), **_without(doc, CANCEL_SERVER_OWNED)}
         doc["productOrder"] = {
             **order_ref,
             "href": self.order_href(order_id),
             "@referredType": "ProductOrder",
         }
-        doc.setdefault("@type", "CancelProductOrder")
-        cancels = CancelRepository(session)
-        reason = domain.can_cancel(OrderState(order_row.state))
+        reason = domain.can_cancel(OrderState(order_row.doc["state"]))
         if reason is not None:
             doc["state"] = CancelState.TERMINATED_WITH_ERROR.value
             doc["stateReason"] = reason
-            await cancels.add(doc, next_action_at=None)
-            await events.cancel_event(session, "CancelProductOrderCreateEvent", doc)
-            return doc, 1
+            return Change(
+                doc, columns={"next_action_at": None}, events=[("CancelProductOrderCreateEvent", doc)]
+            )
         doc["state"] = CancelState.ACKNOWLEDGED.value
-        await events.cancel_event(session, "CancelProductOrderCreateEvent", _snapshot(doc))
+        acknowledged = _snapshot(doc)
         doc["state"] = CancelState.IN_PROGRESS.value
-        await cancels.add(doc, next_action_at=utc_now() + self.cancellation_delay)
-        await events.cancel_event(session, "CancelProductOrderStateChangeEvent", doc)
         order = _snapshot(order_row.doc)
         previous = OrderState(order["state"])
         _set_states(
@@ -258,20 +221,27 @@ class OrderService:
             only_open=True,
         )
         # The fulfilment worker leaves a cancelling order alone.
-        await OrderRepository(session).save(order, order_row.version, next_action_at=None)
-        await events.order_event(session, "ProductOrderStateChangeEvent", order)
-        return doc, 1
+        await self._save_order(
+            uow, order_row, order, [("ProductOrderStateChangeEvent", order)], next_action_at=None
+        )
+        return Change(
+            doc,
+            columns={"next_action_at": utc_now() + self.cancellation_delay},
+            events=[
+                ("CancelProductOrderCreateEvent", acknowledged),
+                ("CancelProductOrderStateChangeEvent", doc),
+            ],
+        )
 
-    async def advance_cancel(self, session: AsyncSession, cancel_row: Any) -> None:
+    async def advance_cancel(self, uow: UnitOfWork, cancel_row: Stored) -> None:
         """One step of an accepted cancellation: assessing -> pendingCancellation -> cancelled (request done)."""
-        cancels, orders = CancelRepository(session), OrderRepository(session)
-        order_row = await orders.get(cancel_row.order_id, for_update=True)
+        order_row = await uow.get(product_order, cancel_row.columns["order_id"], for_update=True)
         cancel = _snapshot(cancel_row.doc)
+        changed = [("CancelProductOrderStateChangeEvent", cancel)]
         if order_row is None:
             cancel["state"] = CancelState.TERMINATED_WITH_ERROR.value
             cancel["stateReason"] = "The order no longer exists"
-            await cancels.save(cancel, cancel_row.version, next_action_at=None)
-            await events.cancel_event(session, "CancelProductOrderStateChangeEvent", cancel)
+            await self._save_cancel(uow, cancel_row, cancel, changed, next_action_at=None)
             return
         order = _snapshot(order_row.doc)
         state = OrderState(order["state"])
@@ -282,9 +252,12 @@ class OrderService:
                 ItemState.PENDING_CANCELLATION,
                 only_open=True,
             )
-            await orders.save(order, order_row.version, next_action_at=None)
-            await events.order_event(session, "ProductOrderStateChangeEvent", order)
-            await cancels.save(cancel, cancel_row.version, next_action_at=utc_now() + self.cancellation_delay)
+            await self._save_order(
+                uow, order_row, order, [("ProductOrderStateChangeEvent", order)], next_action_at=None
+            )
+            await self._save_cancel(
+                uow, cancel_row, cancel, [], next_action_at=utc_now() + self.cancellation_delay
+            )
             return
         if state == OrderState.PENDING_CANCELLATION:
             now = format_datetime(utc_now())
@@ -294,26 +267,25 @@ class OrderService:
             order["cancellationDate"] = now
             if cancel.get("cancellationReason"):
                 order["cancellationReason"] = cancel["cancellationReason"]
-            await orders.save(order, order_row.version, next_action_at=None)
-            await events.order_event(session, "ProductOrderStateChangeEvent", order)
+            await self._save_order(
+                uow, order_row, order, [("ProductOrderStateChangeEvent", order)], next_action_at=None
+            )
             cancel["state"] = CancelState.DONE.value
             cancel["effectiveCancellationDate"] = now
-            await cancels.save(cancel, cancel_row.version, next_action_at=None)
-            await events.cancel_event(session, "CancelProductOrderStateChangeEvent", cancel)
+            await self._save_cancel(uow, cancel_row, cancel, changed, next_action_at=None)
             return
         cancel["state"] = CancelState.TERMINATED_WITH_ERROR.value
         cancel["stateReason"] = f"Order moved to {state} during the cancellation"
-        await cancels.save(cancel, cancel_row.version, next_action_at=None)
-        await events.cancel_event(session, "CancelProductOrderStateChangeEvent", cancel)
+        await self._save_cancel(uow, cancel_row, cancel, changed, next_action_at=None)
 
     # ---------------------------------------------------------------- fulfilment
 
-    async def fulfil(self, session: AsyncSession, row: Any, adapter: ProvisioningAdapter) -> None:
+    async def fulfil(self, uow: UnitOfWork, row: Stored, adapter: ProvisioningAdapter) -> None:
         """Provisions the order's in-progress items and derives the order state from theirs."""
         order = _snapshot(row.doc)
         state = OrderState(order["state"])
         if state != OrderState.IN_PROGRESS:
-            await OrderRepository(session).save(order, row.version, next_action_at=None)
+            await uow.set_columns(product_order, row.id, {"next_action_at": None})
             return
         held_notes = []
         for item in order.get("productOrderItem", []):
@@ -341,11 +313,12 @@ class OrderService:
         next_action: datetime | None = None
         if new_state == OrderState.IN_PROGRESS:
             next_action = utc_now() + self.provisioning_delay
-        await OrderRepository(session).save(order, row.version, next_action_at=next_action)
+        changes: list[tuple[str, dict[str, Any]]] = []
         if new_state != state:
-            await events.order_event(session, "ProductOrderStateChangeEvent", order)
+            changes.append(("ProductOrderStateChangeEvent", order))
             if new_state in domain.WAITING_ON_CUSTOMER_STATES:
-                await events.order_event(session, "ProductOrderInformationRequiredEvent", order)
+                changes.append(("ProductOrderInformationRequiredEvent", order))
+        await self._save_order(uow, row, order, changes, next_action_at=next_action)
 
 
 def _snapshot(doc: dict[str, Any]) -> dict[str, Any]:

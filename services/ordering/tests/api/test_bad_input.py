@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
 
 from ordering.samples import broadband_order
-from switchboard_kit.resources import MAX_JSON_DEPTH
+from switchboard_kit import testing
+from switchboard_kit.bodies import MAX_JSON_DEPTH
 
 from ..conftest import BASE, outbox
 from .test_product_order import assert_tmf_error
@@ -29,8 +29,7 @@ JSON_PATCH = {"Content-Type": "application/json-patch+json"}
 
 async def counts(app: FastAPI) -> dict[str, int]:
     tables = ("product_order", "cancel_product_order", "outbox", "idempotency_key", "hub_subscription")
-    async with app.state.runtime.engine.connect() as conn:
-        return {t: int((await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()) for t in tables}
+    return {t: int((await testing.sql(app, f"SELECT count(*) AS n FROM {t}"))[0]["n"]) for t in tables}
 
 
 async def create(client: httpx.AsyncClient, body: dict[str, Any] | None = None) -> dict[str, Any]:

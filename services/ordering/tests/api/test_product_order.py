@@ -7,9 +7,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
 
 from ordering.samples import broadband_order
+from switchboard_kit import testing
 
 from ..conftest import BASE, outbox, run_worker
 
@@ -25,8 +25,7 @@ async def create(client: httpx.AsyncClient, body: dict[str, Any] | None = None, 
 
 
 async def count_orders(app: FastAPI) -> int:
-    async with app.state.runtime.engine.connect() as conn:
-        return int((await conn.execute(text("SELECT count(*) FROM product_order"))).scalar_one())
+    return int((await testing.sql(app, "SELECT count(*) AS n FROM product_order"))[0]["n"])
 
 
 def assert_tmf_error(response: httpx.Response, status: int) -> dict[str, Any]:

@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
 
 from ordering.domain import MAX_INDEXED_TEXT_LENGTH
 from ordering.samples import broadband_order
+from switchboard_kit import testing
 
 from ..conftest import BASE, outbox, run_worker
 from .test_product_order import ORDERS, assert_tmf_error, count_orders, create
@@ -24,16 +24,12 @@ JSON_PATCH = {"Content-Type": "application/json-patch+json"}
 
 
 async def stored(app: FastAPI, id: str) -> tuple[dict[str, Any], int]:
-    async with app.state.runtime.engine.connect() as conn:
-        row = (
-            await conn.execute(text("SELECT doc, version FROM product_order WHERE id = :id"), {"id": id})
-        ).one()
-    return dict(row.doc), int(row.version)
+    (row,) = await testing.sql(app, "SELECT doc, version FROM product_order WHERE id = :id", id=id)
+    return dict(row["doc"]), int(row["version"])
 
 
 async def count_cancels(app: FastAPI) -> int:
-    async with app.state.runtime.engine.connect() as conn:
-        return int((await conn.execute(text("SELECT count(*) FROM cancel_product_order"))).scalar_one())
+    return int((await testing.sql(app, "SELECT count(*) AS n FROM cancel_product_order"))[0]["n"])
 
 
 def replace(path: str, value: Any) -> dict[str, Any]:

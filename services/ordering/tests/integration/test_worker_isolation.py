@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
+
+from switchboard_kit import testing
 
 from ..api.test_product_order import ORDERS, create
 from ..conftest import BASE, run_worker
@@ -21,18 +23,14 @@ pytestmark = pytest.mark.asyncio
 
 
 async def execute(app: FastAPI, sql: str, **params: Any) -> None:
-    async with app.state.runtime.engine.begin() as conn:
-        await conn.execute(text(sql), params)
+    await testing.sql(app, sql, **params)
 
 
 async def order_row(app: FastAPI, id: str) -> Any:
-    async with app.state.runtime.engine.connect() as conn:
-        return (
-            await conn.execute(
-                text("SELECT state, version, next_action_at, now() AS now FROM product_order WHERE id = :id"),
-                {"id": id},
-            )
-        ).one()
+    (row,) = await testing.sql(
+        app, "SELECT state, version, next_action_at, now() AS now FROM product_order WHERE id = :id", id=id
+    )
+    return SimpleNamespace(**row)
 
 
 async def break_order(app: FastAPI, id: str) -> None:
@@ -101,15 +99,12 @@ async def test_a_broken_cancellation_does_not_stop_the_others(
     assert (await client.get(f"{ORDERS}/{orders[1]['id']}")).json()["state"] == "pendingCancellation"
     assert any(cancels[0]["id"] in r.getMessage() for r in caplog.records)
 
-    async with app.state.runtime.engine.connect() as conn:
-        row = (
-            await conn.execute(
-                text(
-                    "SELECT state, version, next_action_at, now() AS now FROM cancel_product_order WHERE id = :id"
-                ),
-                {"id": cancels[0]["id"]},
-            )
-        ).one()
+    (found,) = await testing.sql(
+        app,
+        "SELECT state, version, next_action_at, now() AS now FROM cancel_product_order WHERE id = :id",
+        id=cancels[0]["id"],
+    )
+    row = SimpleNamespace(**found)
     assert (row.state, row.version) == ("inProgress", 1)
     assert isinstance(row.next_action_at, datetime) and row.next_action_at > row.now + timedelta(seconds=30)
 

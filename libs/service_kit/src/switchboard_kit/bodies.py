@@ -1,8 +1,8 @@
-"""Helpers for TMF resource endpoints: ETags, conditional writes, JSON responses and list paging."""
+"""Request bodies: JSON read strictly (media type, nesting depth, finite numbers) and validated from its bytes,
+and the client's document as stored (nulls dropped)."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import math
@@ -11,18 +11,12 @@ import typing
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from .db import get_session
-from .errors import BadRequest, PreconditionFailed, UnsupportedMediaType
+from .errors import BadRequest, UnsupportedMediaType
 
 ModelT = typing.TypeVar("ModelT", bound=BaseModel)
-
-
-def etag(version: int) -> str:
-    return f'W/"{version}"'
 
 
 def ensure_storable(doc: Any) -> None:
@@ -86,122 +80,6 @@ def _model_classes(annotation: Any) -> list[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
     return [m for arg in typing.get_args(annotation) for m in _model_classes(arg)]
-
-
-def check_if_match(header: str | None, version: int) -> None:
-    """412 when an ``If-Match`` header is given and names none of the current version's tags."""
-    if header is None:
-        return
-    tags = [t.strip() for t in header.split(",")]
-    if "*" in tags:
-        return
-    current = {etag(version), f'"{version}"'}
-    if not any(t in current for t in tags):
-        raise PreconditionFailed(
-            "Precondition failed",
-            f"If-Match {header} does not match the current ETag {etag(version)}",
-            headers={"ETag": etag(version)},
-        )
-
-
-def json_response(body: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        orjson.dumps(body), status_code=status_code, headers=headers, media_type="application/json"
-    )
-
-
-def list_response(
-    documents: list[str],
-    *,
-    total: int,
-    offset: int,
-    fields: frozenset[str] | None,
-    always: tuple[str, ...] = ("id", "href"),
-) -> Response:
-    """A page of stored JSON documents: 200, or 206 Partial Content when more results remain,
-    with X-Total-Count and X-Result-Count. Without ``fields`` the stored text is sent as is."""
-    from .query import select_fields
-
-    if fields is None:
-        body = ("[" + ",".join(documents) + "]").encode()
-    else:
-        body = orjson.dumps([select_fields(orjson.loads(d), fields, always=always) for d in documents])
-    more = offset + len(documents) < total
-    return Response(
-        body,
-        status_code=206 if more else 200,
-        headers={"X-Total-Count": str(total), "X-Result-Count": str(len(documents))},
-        media_type="application/json",
-    )
-
-
-def list_openapi(
-    *, item_schema: str, max_limit: int, sort_fields: list[str], filters: dict[str, dict[str, Any]]
-) -> dict[str, Any]:
-    """``openapi_extra`` for a TMF630 list operation: paging, field selection, sort, the documented
-    filters, and the 206 answer with its count headers. (Handlers read raw query parameters, so
-    FastAPI cannot describe them itself.)"""
-    sort_values = [*sort_fields, *(f"-{f}" for f in sort_fields)]
-    parameters: list[dict[str, Any]] = [
-        {
-            "name": "fields",
-            "in": "query",
-            "description": "Comma-separated attributes to return (id and href are always kept)",
-            "schema": {
-                "type": "string",
-                "pattern": r"^[A-Za-z@][A-Za-z0-9@_]*(\.[A-Za-z@][A-Za-z0-9@_]*)*(,[A-Za-z@][A-Za-z0-9@_]*(\.[A-Za-z@][A-Za-z0-9@_]*)*)*$",
-            },
-        },
-        {
-            "name": "offset",
-            "in": "query",
-            "description": "Index of the first result",
-            "schema": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1},
-        },
-        {
-            "name": "limit",
-            "in": "query",
-            "description": "Maximum number of results",
-            "schema": {"type": "integer", "minimum": 1, "maximum": max_limit},
-        },
-        {
-            "name": "sort",
-            "in": "query",
-            "description": "Attribute to sort on; a leading '-' sorts descending",
-            "schema": {"type": "string", "enum": sort_values},
-        },
-    ]
-    for name, schema in filters.items():
-        if schema.get("type") == "string" and "enum" not in schema and "format" not in schema:
-            # Non-empty values; a comma separates alternatives, so none may be empty.
-            schema = {**schema, "pattern": r"^[^,\u0000]+(,[^,\u0000]+)*$"}
-        parameters.append(
-            {
-                "name": name,
-                "in": "query",
-                "description": f"TMF630 filter on {name}; a comma means OR. Operators as suffixes (.gt .gte .lt .lte .eq .ne); any attribute path of the resource can be filtered",
-                "schema": schema,
-            }
-        )
-    count_headers = {
-        "X-Total-Count": {"description": "Number of matching resources", "schema": {"type": "integer"}},
-        "X-Result-Count": {"description": "Number of resources in this page", "schema": {"type": "integer"}},
-    }
-    return {
-        "parameters": parameters,
-        "responses": {
-            "200": {"description": "All matching resources", "headers": count_headers},
-            "206": {
-                "description": "One page of the matching resources; more remain",
-                "headers": count_headers,
-                "content": {
-                    "application/json": {
-                        "schema": {"type": "array", "items": {"$ref": f"#/components/schemas/{item_schema}"}}
-                    }
-                },
-            },
-        },
-    }
 
 
 # How deep objects and arrays may nest in a request document (POST bodies and PATCH documents, and
@@ -332,26 +210,3 @@ def parse_body(model: type[ModelT], body: bytes, content_type: str | None) -> Mo
         except (ValueError, RecursionError):  # stricter than pydantic elsewhere (Python's digit limit)
             pass  # not this check's business: pydantic accepted the body
     return model_value
-
-
-# For a handler served by :func:`add_hot_route` that needs what ``SessionDep`` gives a FastAPI
-# route: ``async with request_session(request) as session:`` commits when the block ends without
-# an error (so before the response is sent), rolls back otherwise, and wakes the outbox relay.
-request_session = contextlib.asynccontextmanager(get_session)
-
-
-def add_hot_route(
-    router: APIRouter, path: str, method: str, handler: typing.Callable[[Request], typing.Awaitable[Response]]
-) -> None:
-    """Serves ``method path`` with a plain Starlette route, ahead of the FastAPI route for it.
-
-    FastAPI's per-request machinery (dependency solving, the body read through the stdlib JSON
-    parser and validated from Python objects, an exit stack per request) costs about a tenth of a
-    millisecond, as much as the rest of a create. For the operation a service must answer fastest,
-    ``handler`` takes the bare request, reads its body with :func:`parse_body` and returns a
-    ``Response``; errors go through the app's handlers as usual. Register it *before* the FastAPI
-    route of the same operation: that one still documents the operation in the OpenAPI and
-    declares its body model, and serves nothing while this route comes first. A handler that
-    needs a session takes it from :data:`request_session`.
-    """
-    router.add_route(path, handler, methods=[method], include_in_schema=False)
