@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from switchboard_kit.launcher import REPO_ROOT, SERVICES, ServiceSpec
+from switchboard_dev.launcher import REPO_ROOT, SERVICES, ServiceSpec
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 CHART = REPO_ROOT / "deploy" / "helm" / "switchboard"

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from ordering.app import create_app
 from ordering.config import Settings
 from ordering.models import metadata
-from switchboard_kit import testing
+from switchboard_dev import testing
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 BASE = "/tmf-api/productOrderingManagement/v4"

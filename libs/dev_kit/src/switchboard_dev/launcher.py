@@ -1,4 +1,4 @@
-"""Starts the whole suite on one machine: ``python -m switchboard_kit.launcher run|migrate|stop``.
+"""Starts the whole suite on one machine: ``python -m switchboard_dev.launcher run|migrate|stop``.
 
 ``make run`` calls ``run``: embedded PostgreSQL (data in ``.data/postgres``) and the embedded
 tansu broker unless real ones are configured, one database per service, migrations, then
@@ -584,7 +584,7 @@ def _stop(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m switchboard_kit.launcher", description=__doc__.split("\n")[0]
+        prog="python -m switchboard_dev.launcher", description=__doc__.split("\n")[0]
     )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="start the suite and keep it running until Ctrl-C")

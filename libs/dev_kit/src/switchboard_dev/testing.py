@@ -61,7 +61,7 @@ def database_with(server_url: str, metadata: MetaData, prefix: str = "sb_test") 
     try:
 
         async def create() -> None:
-            from .db import create_engine
+            from switchboard_kit.db import create_engine
 
             engine = create_engine(url)
             async with engine.begin() as conn:

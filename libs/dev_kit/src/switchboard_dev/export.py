@@ -1,6 +1,6 @@
 """Exports what crosses service boundaries: ``openapi/<service>.json`` and ``contracts/``.
 
-``python -m switchboard_kit.export`` writes the files; ``--check`` fails on any difference
+``python -m switchboard_dev.export`` writes the files; ``--check`` fails on any difference
 with what is committed (CI runs the check through the test suite).
 """
 
