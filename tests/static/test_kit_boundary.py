@@ -15,7 +15,7 @@ import tomllib
 
 import pytest
 
-from switchboard_dev.launcher import REPO_ROOT, SERVICES
+from switchboard_dev.manifest import REPO_ROOT, SERVICES
 
 KIT_SRC = REPO_ROOT / "libs" / "service_kit" / "src" / "switchboard_kit"
 DOCKERFILE = REPO_ROOT / "deploy" / "docker" / "Dockerfile"
@@ -62,7 +62,7 @@ def test_the_dockerfile_installs_only_the_runtime_packages() -> None:
 
 
 def test_the_runtime_kit_names_no_service() -> None:
-    words = {w for s in SERVICES for w in (s.name, s.env_prefix.rstrip("_"), str(s.port))}
+    words = {w for s in SERVICES for w in (s.name, s.package, s.env_prefix.rstrip("_"), str(s.port))}
     for path in sorted(KIT_SRC.rglob("*.py")):
         text = path.read_text()
         for word in words:

@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from sqlalchemy import MetaData
 from sqlalchemy.engine import make_url
 
-REPO_ROOT = Path(__file__).resolve().parents[4]
+from .manifest import REPO_ROOT
 
 
 def reference_dir() -> Path:

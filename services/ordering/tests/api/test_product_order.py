@@ -448,7 +448,7 @@ class TestEventContracts:
         """The producer side of contracts/: consumers validate against the same files."""
         import jsonschema
 
-        from switchboard_dev.export import REPO_ROOT
+        from switchboard_dev.manifest import REPO_ROOT
 
         order = await create(client)
         await client.patch(f"{ORDERS}/{order['id']}", json={"description": "x"})
