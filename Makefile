@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-PACKAGES := libs/tmf_models libs/service_kit services/ordering
+# Runtime packages (what deploy/docker/Dockerfile installs) and the dev tooling (never in an image).
+PACKAGES := libs/tmf_models libs/service_kit services/ordering libs/dev_kit
 
 .PHONY: install run test test-unit test-integration test-e2e test-contract lint fmt typecheck check models openapi migrate bench bench-models clean
 
@@ -24,7 +25,7 @@ $(VENV)/bin/helm: deploy/helm/install_helm.py | $(STAMP)
 	$(PY) deploy/helm/install_helm.py $@
 
 run: install
-	$(PY) -m switchboard_kit.launcher run
+	$(PY) -m switchboard_dev.launcher run
 
 test: install $(VENV)/bin/helm
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
@@ -36,10 +37,10 @@ models: install
 	$(PY) libs/tmf_models/scripts/generate.py
 
 openapi: install  ## openapi/*.json and contracts/ (AsyncAPI + event schemas)
-	$(PY) -m switchboard_kit.export
+	$(PY) -m switchboard_dev.export
 
 migrate: install
-	$(PY) -m switchboard_kit.launcher migrate
+	$(PY) -m switchboard_dev.launcher migrate
 
 lint: install
 	$(VENV)/bin/ruff format --check .
@@ -51,7 +52,7 @@ fmt: install
 
 typecheck: install
 	$(VENV)/bin/mypy --strict libs/tmf_models/src/tmf_models
-	$(VENV)/bin/mypy --strict libs/service_kit/src/switchboard_kit services/ordering/src/ordering
+	$(VENV)/bin/mypy --strict libs/service_kit/src/switchboard_kit libs/dev_kit/src/switchboard_dev services/ordering/src/ordering
 
 check: lint typecheck
 

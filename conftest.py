@@ -17,7 +17,7 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if url:
         yield url
         return
-    from switchboard_kit import infra
+    from switchboard_dev import infra
 
     # Not tmp_path: pytest prunes old basetemp folders, which must not hold a live server's data.
     server = infra.start_postgres(Path(tempfile.mkdtemp(prefix="switchboard-test-pg-")))
@@ -32,7 +32,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """A real Kafka-protocol broker (tansu, in memory) on a free port for the whole run."""
     import asyncio
 
-    from switchboard_kit import infra
+    from switchboard_dev import infra
 
     instance = infra.Broker(log_path=Path(tmp_path_factory.mktemp("broker")) / "tansu.log")
     asyncio.run(instance.start())

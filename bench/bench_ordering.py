@@ -42,7 +42,7 @@ import httpx
 import orjson
 
 from ordering.samples import broadband_order
-from switchboard_kit import testing
+from switchboard_dev import testing
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _load import LoadResult, get_request, median, post_request, run_load, run_open_loop

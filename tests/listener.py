@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from switchboard_kit.infra import free_port
+from switchboard_dev.infra import free_port
 
 
 class Listener:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from switchboard_kit import export
+from switchboard_dev import export
 
 
 @pytest.mark.parametrize(

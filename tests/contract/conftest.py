@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from switchboard_kit import testing
+from switchboard_dev import testing
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ORDERING_DIR = REPO_ROOT / "services" / "ordering"

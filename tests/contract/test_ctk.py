@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from switchboard_kit import testing
+from switchboard_dev import testing
 
 if TYPE_CHECKING:
     from .conftest import LiveServer

@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from switchboard_kit import testing
+from switchboard_dev import testing
 
 if TYPE_CHECKING:
     from .conftest import LiveServer

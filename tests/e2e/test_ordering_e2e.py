@@ -15,7 +15,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from ordering.samples import broadband_order
-from switchboard_kit.launcher import Suite
+from switchboard_dev.launcher import Suite
 from tests.listener import Listener
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio]

@@ -17,8 +17,9 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy import Column, Integer, Table, Text, insert
 
-from switchboard_kit import consumer, db, testing
-from switchboard_kit.launcher import Suite
+from switchboard_dev import testing
+from switchboard_dev.launcher import Suite
+from switchboard_kit import consumer, db
 
 TOPIC = "tmf622.productOrder"
 

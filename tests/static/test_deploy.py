@@ -1,6 +1,6 @@
 """Static checks of docker-compose.yml and the Helm chart (no Docker engine or cluster here).
 
-Both must agree with the launcher's service registry, which is what `make run` and the e2e
+Both must agree with the suite manifest (suite.toml), which is what `make run` and the e2e
 tests use, so a port or an environment variable cannot drift between the three.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from switchboard_kit.launcher import REPO_ROOT, SERVICES, ServiceSpec
+from switchboard_dev.manifest import REPO_ROOT, SERVICES, ServiceSpec
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 CHART = REPO_ROOT / "deploy" / "helm" / "switchboard"
@@ -97,7 +97,7 @@ class TestCompose:
         assert "controller" in roles  # KRaft, no ZooKeeper
 
     @pytest.mark.parametrize("spec", SERVICES, ids=lambda s: s.name)
-    def test_service_matches_registry(self, compose: dict[str, Any], spec: ServiceSpec) -> None:
+    def test_service_matches_manifest(self, compose: dict[str, Any], spec: ServiceSpec) -> None:
         service = compose["services"].get(spec.name)
         assert service is not None, f"{spec.name} missing from docker-compose.yml"
         env = env_of(service)
@@ -114,7 +114,9 @@ class TestCompose:
         build = service["build"]
         assert build["args"]["SERVICE"] == spec.name
         assert str(build["args"]["PORT"]) == str(spec.port)
-        assert spec.app == f"{spec.name}.app:create_app"  # what the Dockerfile's CMD runs
+        # The Dockerfile copies services/${SERVICE} and runs ${SERVICE}.app:create_app.
+        assert spec.package == spec.name
+        assert spec.app == f"{spec.package}.app:create_app"
 
     @pytest.mark.parametrize("spec", SERVICES, ids=lambda s: s.name)
     def test_migrations_run_before_the_service(self, compose: dict[str, Any], spec: ServiceSpec) -> None:
@@ -255,7 +257,7 @@ class TestChart:
             assert f"{{{{ $svc.envPrefix }}}}{var}" in texts["configmap.yaml"]
 
     @pytest.mark.parametrize("spec", SERVICES, ids=lambda s: s.name)
-    def test_values_match_registry(self, values: dict[str, Any], spec: ServiceSpec) -> None:
+    def test_values_match_manifest(self, values: dict[str, Any], spec: ServiceSpec) -> None:
         svc = values["services"].get(spec.name)
         assert svc is not None, f"{spec.name} missing from values.yaml"
         assert svc["port"] == spec.port

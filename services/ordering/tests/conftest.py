@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from ordering.app import create_app
 from ordering.config import Settings
-from switchboard_kit import testing
+from switchboard_dev import testing
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 BASE = "/tmf-api/productOrderingManagement/v4"

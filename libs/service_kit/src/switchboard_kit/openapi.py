@@ -115,7 +115,7 @@ def _element(annotation: Any) -> Any:
 
 def filter_parameters(compiler: QueryCompiler, names: Sequence[str]) -> list[dict[str, Any]]:
     """Query parameters for the filters ``names``, typed as the compiler reads them: enums list their
-    values, dates and numbers take the ordering operators as suffixes too."""
+    values, dates and numbers take the comparison operators as suffixes too."""
     params: list[dict[str, Any]] = []
     for name in names:
         path = compiler.resolve(name)

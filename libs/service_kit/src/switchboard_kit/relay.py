@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from .db import KitTables
 from .hub import subscription_matches
-from .infra import ensure_topics
+from .kafka import ensure_topics
 
 log = logging.getLogger("switchboard.relay")
 

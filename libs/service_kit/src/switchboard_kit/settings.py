@@ -12,7 +12,7 @@ DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
 class ServiceSettings(BaseSettings):
-    """Base settings. A subclass sets ``model_config = SettingsConfigDict(env_prefix="ORDERING_")``.
+    """Base settings. A subclass sets ``model_config = SettingsConfigDict(env_prefix="<NAME>_")``.
 
     ``database_url`` and ``kafka_bootstrap_servers`` fall back to the suite-wide
     ``DATABASE_URL`` / ``KAFKA_BOOTSTRAP_SERVERS`` when no per-service value is set.

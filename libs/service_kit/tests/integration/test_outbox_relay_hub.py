@@ -23,7 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from switchboard_kit import consumer, db, events, testing
+from switchboard_dev import testing
+from switchboard_kit import consumer, db, events
 from switchboard_kit.context import correlation_id
 from switchboard_kit.hub import HubDeliverer
 from switchboard_kit.relay import OutboxRelay

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Column, DateTime, Integer, Table, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 
-from switchboard_kit import db, testing
+from switchboard_dev import testing
+from switchboard_kit import db
 from switchboard_kit.app import create_service_app
 from switchboard_kit.errors import Conflict
 from switchboard_kit.query import HotColumn

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from switchboard_kit import db, retention, testing
+from switchboard_dev import testing
+from switchboard_kit import db, retention
 
 pytestmark = pytest.mark.asyncio
 

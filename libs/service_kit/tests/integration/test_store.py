@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import Column, Integer, Table, Text, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 
-from switchboard_kit import db, testing
+from switchboard_dev import testing
+from switchboard_kit import db
 from switchboard_kit.errors import Conflict
 from switchboard_kit.store import Store
 

@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from ordering.samples import broadband_order
-from switchboard_kit import testing
+from switchboard_dev import testing
 from switchboard_kit.bodies import MAX_JSON_DEPTH
 
 from ..conftest import BASE, outbox

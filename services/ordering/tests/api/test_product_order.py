@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 
 from ordering.samples import broadband_order
-from switchboard_kit import testing
+from switchboard_dev import testing
 
 from ..conftest import BASE, outbox, run_worker
 
@@ -447,7 +447,7 @@ class TestEventContracts:
         """The producer side of contracts/: consumers validate against the same files."""
         import jsonschema
 
-        from switchboard_kit.export import REPO_ROOT
+        from switchboard_dev.manifest import REPO_ROOT
 
         order = await create(client)
         await client.patch(f"{ORDERS}/{order['id']}", json={"description": "x"})

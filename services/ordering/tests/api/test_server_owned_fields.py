@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from ordering.domain import MAX_INDEXED_TEXT_LENGTH
 from ordering.samples import broadband_order
-from switchboard_kit import testing
+from switchboard_dev import testing
 
 from ..conftest import BASE, outbox, run_worker
 from .test_product_order import ORDERS, assert_tmf_error, count_orders, create

@@ -3,7 +3,7 @@ from __future__ import annotations
 from alembic import command
 from alembic.config import Config
 
-from switchboard_kit import testing
+from switchboard_dev import testing
 
 from ..conftest import SERVICE_DIR
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from switchboard_kit import testing
+from switchboard_dev import testing
 
 from ..api.test_product_order import ORDERS, create
 from ..conftest import BASE, run_worker

@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from sqlalchemy import MetaData
 from sqlalchemy.engine import make_url
 
-REPO_ROOT = Path(__file__).resolve().parents[4]
+from .manifest import REPO_ROOT
 
 
 def reference_dir() -> Path:
@@ -61,7 +61,7 @@ def database_with(server_url: str, metadata: MetaData, prefix: str = "sb_test") 
     try:
 
         async def create() -> None:
-            from .db import create_engine
+            from switchboard_kit.db import create_engine
 
             engine = create_engine(url)
             async with engine.begin() as conn:

@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from switchboard_kit.infra import (
+from switchboard_dev.infra import (
     Broker,
     database_url,
     ensure_database,

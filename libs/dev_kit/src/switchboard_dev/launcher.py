@@ -1,8 +1,9 @@
-"""Starts the whole suite on one machine: ``python -m switchboard_kit.launcher run|migrate|stop``.
+"""Starts the whole suite on one machine: ``python -m switchboard_dev.launcher run|migrate|stop``.
 
 ``make run`` calls ``run``: embedded PostgreSQL (data in ``.data/postgres``) and the embedded
-tansu broker unless real ones are configured, one database per service, migrations, then
-each service as its own uvicorn process, health checks and demo data. Ctrl-C stops it all.
+tansu broker unless real ones are configured, then for each service of ``suite.toml``
+(:mod:`switchboard_dev.manifest`) its own database, its migrations, its own uvicorn process,
+health checks and demo data. Ctrl-C stops it all.
 
 The e2e tests use the same code through :class:`Suite`, on free ports and a temporary
 data directory, so they never collide with a ``make run`` on the default ports.
@@ -13,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
 import os
 import signal
 import socket
@@ -21,7 +21,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote
@@ -29,6 +28,7 @@ from urllib.parse import unquote
 import httpx
 
 from .infra import Broker, EmbeddedPostgres, ensure_database, free_port, start_postgres
+from .manifest import MANIFEST, REPO_ROOT, SERVICES, ServiceSpec, import_target
 
 __all__ = [
     "REPO_ROOT",
@@ -41,62 +41,8 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class ServiceSpec:
-    """One service of the suite, as the launcher, the deploy files and their tests see it."""
-
-    name: str
-    port: int
-    env_prefix: str  # "ORDERING_": the service's pydantic-settings prefix
-    app: str  # uvicorn factory, "module:callable"
-    alembic_ini: str  # relative to the repository root
-    database: str  # its own database on the shared server
-    base_path: str  # where its TMF API is mounted
-    api: str  # what it implements, for the README and the banner
-    resource: str | None = None  # main collection, shown in the banner
-    seed: str | None = None  # "module:async def seed(base_url: str) -> None"
-    topics: str | None = None  # "module:LIST" of the Kafka topics it publishes
-
-    def resolve_topics(self) -> list[str]:
-        """The service's topics, or ``[]`` when its package cannot be imported."""
-        if self.topics is None:
-            return []
-        try:
-            return list(_import(self.topics))
-        except ImportError:
-            return []
-
-
-SERVICES: list[ServiceSpec] = [
-    ServiceSpec(
-        name="ordering",
-        port=8622,
-        env_prefix="ORDERING_",
-        app="ordering.app:create_app",
-        alembic_ini="services/ordering/alembic.ini",
-        database="switchboard_ordering",
-        base_path="/tmf-api/productOrderingManagement/v4",
-        api="TMF622 Product Ordering v4",
-        resource="productOrder",
-        seed="ordering.seed:seed",
-        topics="ordering.events:TOPICS",
-    ),
-    # Later: billing (TMF678), trouble_ticket (TMF621), payment (TMF676), bff.
-]
-
 DEFAULT_KAFKA_PORT = 9092
 HOST = "127.0.0.1"
-
-
-def _find_repo_root() -> Path:
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "services").is_dir() and (parent / "libs").is_dir():
-            return parent
-    return Path.cwd()
-
-
-REPO_ROOT = _find_repo_root()
 
 
 def service_spec(name: str) -> ServiceSpec:
@@ -104,12 +50,7 @@ def service_spec(name: str) -> ServiceSpec:
         if spec.name == name:
             return spec
     known = ", ".join(s.name for s in SERVICES)
-    raise SuiteError(f"unknown service {name!r} (known: {known})")
-
-
-def _import(target: str) -> Any:
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    raise SuiteError(f"unknown service {name!r} (known: {known}; see {MANIFEST.name})")
 
 
 class SuiteError(RuntimeError):
@@ -296,7 +237,7 @@ class Suite:
         """Starts the embedded broker unless ``kafka_bootstrap`` points at a real one."""
         if self.kafka_bootstrap is not None or self.broker is not None:
             return
-        topics = [t for spec in self.specs for t in spec.resolve_topics()]
+        topics = [t for spec in self.specs for t in spec.topics]
         self.broker = Broker(
             self.broker_port,
             topics=topics,
@@ -310,7 +251,7 @@ class Suite:
             if spec.seed is None:
                 continue
             with self.progress.step(f"Seeding {spec.name}"):
-                seed: Callable[[str], Awaitable[None]] = _import(spec.seed)
+                seed: Callable[[str], Awaitable[None]] = import_target(spec.seed)
                 await seed(self.urls[spec.name])
 
     async def stop(self) -> None:
@@ -584,11 +525,12 @@ def _stop(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m switchboard_kit.launcher", description=__doc__.split("\n")[0]
+        prog="python -m switchboard_dev.launcher", description=__doc__.split("\n")[0]
     )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="start the suite and keep it running until Ctrl-C")
-    run.add_argument("--services", help="comma-separated subset, e.g. ordering")
+    names = ", ".join(s.name for s in SERVICES)
+    run.add_argument("--services", help=f"comma-separated subset of the services in suite.toml ({names})")
     run.add_argument("--no-seed", action="store_true", help="do not create demo data")
     migrate = sub.add_parser("migrate", help="only apply database migrations")
     migrate.add_argument("--services", help="comma-separated subset")

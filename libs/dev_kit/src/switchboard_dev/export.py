@@ -1,38 +1,20 @@
 """Exports what crosses service boundaries: ``openapi/<service>.json`` and ``contracts/``.
 
-``python -m switchboard_kit.export`` writes the files; ``--check`` fails on any difference
+For every service of ``suite.toml`` (:mod:`switchboard_dev.manifest`): its app's OpenAPI
+document, and the AsyncAPI channels and event schemas of the topics the manifest lists.
+``python -m switchboard_dev.export`` writes the files; ``--check`` fails on any difference
 with what is committed (CI runs the check through the test suite).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[4]
-
-
-@dataclass(frozen=True)
-class ServiceContract:
-    name: str
-    app_factory: str  # "module:function"
-    events_module: str  # has TOPICS, and per-topic event type tuples
-    topics: dict[str, tuple[str, ...]]  # topic -> event types attribute names in events_module
-
-
-SERVICES = [
-    ServiceContract(
-        name="ordering",
-        app_factory="ordering.app:create_app",
-        events_module="ordering.events",
-        topics={"tmf622.productOrder": ("ORDER_EVENTS",), "tmf622.cancelProductOrder": ("CANCEL_EVENTS",)},
-    ),
-]
+from .manifest import REPO_ROOT, SERVICES, import_target
 
 
 def _dumps(data: Any) -> str:
@@ -42,8 +24,7 @@ def _dumps(data: Any) -> str:
 def openapi_documents() -> dict[Path, str]:
     out = {}
     for svc in SERVICES:
-        module, func = svc.app_factory.split(":")
-        app = getattr(importlib.import_module(module), func)()
+        app = import_target(svc.app)()
         out[REPO_ROOT / "openapi" / f"{svc.name}.json"] = _dumps(app.openapi())
     return out
 
@@ -56,9 +37,8 @@ def contract_documents() -> dict[Path, str]:
     channels: dict[str, Any] = {}
     messages: dict[str, Any] = {}
     for svc in SERVICES:
-        events_module = importlib.import_module(svc.events_module)
-        for topic, attrs in svc.topics.items():
-            event_types = [t for attr in attrs for t in getattr(events_module, attr)]
+        for topic in svc.topics:
+            event_types = svc.event_types(topic)
             for event_type in event_types:
                 out[REPO_ROOT / "contracts" / "events" / f"{event_type}.schema.json"] = _dumps(
                     schemas[event_type]

