@@ -12,8 +12,10 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 
+from ordering.samples import broadband_order
 from switchboard_dev import testing
 
 if TYPE_CHECKING:
@@ -27,7 +29,7 @@ TIMEOUT = 300
 CTK_DIR = "tmf-ctk/TMF622"
 COLLECTION = "TMF622-ProductOrdering-v4.0.0.testkit.json"
 ENVIRONMENT = "TMFENV-V4.0.0.postman_environment.json"
-# Totals the kit's README gives for a run where every check passes.
+# Totals the kit's README gives for a run where every check passes, on an empty service.
 EXPECTED_REQUESTS = 9
 EXPECTED_ASSERTIONS = 63
 
@@ -57,10 +59,27 @@ def npx() -> str:
     return path
 
 
+# Integration testers run the kit against populated systems: the service holds more orders than one
+# default page (100) before the kit starts, so a list the kit asks for without paging must still be
+# a 200 (a 206 there failed its status check).
+POPULATION = 130
+
+
+def populate(ordering_server: LiveServer) -> None:
+    with httpx.Client(base_url=ordering_server.api_url, timeout=30) as client:
+        for n in range(POPULATION):
+            body = broadband_order(f"CUST-CTK-{n % 7}", f"BA-CTK-{n % 7}")
+            assert client.post("/productOrder", json=body).status_code == 201
+        listed = client.get("/productOrder")
+    assert listed.status_code == 200
+    assert int(listed.headers["X-Total-Count"]) >= POPULATION > int(listed.headers["X-Result-Count"])
+
+
 def test_tmf622_ctk_passes(
     ctk_files: tuple[Path, Path], npx: str, ordering_server: LiveServer, tmp_path: Path
 ) -> None:
     collection, environment = ctk_files
+    populate(ordering_server)
     report = tmp_path / "ctk622.json"
     command = [
         npx, "-y", NEWMAN, "run", str(collection),
@@ -89,4 +108,6 @@ def test_tmf622_ctk_passes(
     assert stats["requests"]["failed"] == 0, output
     assert result.returncode == 0, output
     assert stats["requests"]["total"] == EXPECTED_REQUESTS, output
-    assert stats["assertions"]["total"] == EXPECTED_ASSERTIONS, output
+    # The kit checks every order a list returns, so a populated service runs more assertions than
+    # the README's total for an empty one (954 with a full first page).
+    assert stats["assertions"]["total"] > EXPECTED_ASSERTIONS, output

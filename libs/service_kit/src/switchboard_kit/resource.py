@@ -146,8 +146,7 @@ class Resource:
 
 
 def json_response(body: Any, status_code: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    """Every JSON answer of the kit: compact, as orjson writes it (stored documents are sent as stored,
-    which is the same encoding)."""
+    """Every JSON answer of the kit: compact, as orjson writes it."""
     return Response(
         orjson.dumps(body),
         status_code=status_code,
@@ -168,10 +167,10 @@ def list_response(
     """A page of stored JSON documents, with X-Total-Count and X-Result-Count. 206 Partial Content
     only when the client asked for a page (``offset`` or ``limit``) and more results remain; a list
     asked for without paging is 200 whatever the table holds (its size is in X-Total-Count)."""
-    if fields is None:
-        body = ("[" + ",".join(documents) + "]").encode()
-    else:
-        body = orjson.dumps([select_fields(orjson.loads(d), fields, always=always) for d in documents])
+    # PostgreSQL prints JSONB with a space after every comma and colon; every answer is written by
+    # orjson instead, so the same document reads the same from GET, a list, POST and PATCH.
+    docs = [orjson.loads(d) for d in documents]
+    body = orjson.dumps(docs if fields is None else [select_fields(d, fields, always=always) for d in docs])
     more = offset + len(documents) < total
     return Response(
         body,
@@ -231,9 +230,9 @@ class _Served:
         headers = {"ETag": etag(version)}
         if not_modified(request.headers.get("if-none-match"), version):
             return Response(status_code=304, headers=headers)
-        if selected is None:  # the stored JSON as it is: nothing to decode or encode
-            return Response(text.encode(), media_type="application/json", headers=headers)
-        doc = select_fields(orjson.loads(text), selected, always=self.resource.always_fields)
+        doc = orjson.loads(text)  # re-encoded compactly, as every answer is (see list_response)
+        if selected is not None:
+            doc = select_fields(doc, selected, always=self.resource.always_fields)
         return json_response(doc, headers=headers)
 
     # -- writes ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
@@ -228,6 +229,10 @@ async def test_get_head_and_conditional_get(client: httpx.AsyncClient) -> None:
     assert got.status_code == 200
     assert got.json() == created
     assert got.headers["ETag"] == 'W/"1"'
+    # One encoding: compact, as the POST answer (PostgreSQL prints stored JSONB with spaces).
+    assert got.content == orjson.dumps(got.json())
+    listed = await client.get(WIDGETS)
+    assert listed.content == orjson.dumps(listed.json())
     head = await client.head(url)
     assert (head.status_code, head.content, head.headers["ETag"]) == (200, b"", 'W/"1"')
     cached = await client.get(url, headers={"If-None-Match": 'W/"1"'})
