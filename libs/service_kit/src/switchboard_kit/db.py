@@ -131,6 +131,40 @@ def kit_tables(metadata: MetaData) -> KitTables:
     return KitTables(outbox, hub_subscription, hub_delivery, processed_event, idempotency_key)
 
 
+def document_table(
+    name: str, metadata: MetaData, *hot: Column[Any] | Index, due: bool = False, updated_at: bool = True
+) -> Table:
+    """A table of one TMF resource as the store keeps it: ``id``, the document as JSONB (``doc``,
+    GIN-indexed for containment filters on any attribute), its ``version`` (the ETag), the
+    ``correlation_id`` of the request that created it (events emitted later carry it), ``created_at``
+    and ``updated_at``, plus the ``hot`` columns and indexes that filters and sort use. ``due=True``
+    adds ``next_action_at`` (when a worker should next look at the row; NULL for never) with a
+    partial index, for :meth:`~switchboard_kit.store.UnitOfWork.due`."""
+    columns: list[Any] = [
+        Column("id", Text, primary_key=True),
+        Column("doc", JSONB, nullable=False),
+        Column("version", Integer, nullable=False, server_default=text("1")),
+        Column("correlation_id", Text),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        *hot,
+        Index(f"ix_{name}_doc", "doc", postgresql_using="gin", postgresql_ops={"doc": "jsonb_path_ops"}),
+    ]
+    if updated_at:
+        columns.append(
+            Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now())
+        )
+    if due:
+        columns.append(Column("next_action_at", DateTime(timezone=True)))
+        columns.append(
+            Index(
+                f"ix_{name}_next_action",
+                "next_action_at",
+                postgresql_where=text("next_action_at IS NOT NULL"),
+            )
+        )
+    return Table(name, metadata, *columns)
+
+
 def create_engine(
     url: str, *, pool_size: int = 10, max_overflow: int = 10, pre_ping: bool = False
 ) -> AsyncEngine:

@@ -14,8 +14,7 @@ import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Column, DateTime, Integer, Table, Text, func, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Column, Integer, Text
 
 from switchboard_dev import testing
 from switchboard_kit import db
@@ -73,15 +72,8 @@ class Widget_Update(BaseModel):
 
 metadata = db.new_metadata()
 kit = db.kit_tables(metadata)
-widget = Table(
-    "widget",
-    metadata,
-    Column("id", Text, primary_key=True),
-    Column("doc", JSONB, nullable=False),
-    Column("version", Integer, nullable=False, server_default=text("1")),
-    Column("state", Text, nullable=False),
-    Column("size", Integer),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+widget = db.document_table(
+    "widget", metadata, Column("state", Text, nullable=False), Column("size", Integer), updated_at=False
 )
 EVENTS = Events(
     topic="widget",
