@@ -28,7 +28,7 @@ from starlette.routing import Match
 from tmf_models import common
 
 from . import db, logs, retention
-from .errors import ApiError
+from .errors import CODE_BY_STATUS, ApiError, ErrorCode, invalid_body
 from .hub import HubDeliverer, hub_router
 from .middleware import RequestMiddleware
 from .relay import OutboxRelay
@@ -57,31 +57,18 @@ class Runtime:
 
 
 def _error_response(
-    status: int, code: str, reason: str, message: str | None = None, headers: dict[str, str] | None = None
+    code: ErrorCode,
+    message: str | None = None,
+    headers: dict[str, str] | None = None,
+    *,
+    reason: str | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {"code": code, "reason": reason, "status": str(status), "@type": "Error"}
+    """A TMF Error body for a catalogue ``code`` (its status, and its standard reason unless given)."""
+    body: dict[str, Any] = {"code": code.value, "reason": reason or code.reason, "status": str(code.status)}
+    body["@type"] = "Error"
     if message:
         body["message"] = message
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-def _describe(error: dict[str, Any]) -> str:
-    loc = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
-    return f"{loc or 'body'}: {error.get('msg', 'invalid')}"
-
-
-_HTTP_CODES = {
-    400: "badRequest",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "notFound",
-    405: "methodNotAllowed",
-    406: "notAcceptable",
-    409: "conflict",
-    413: "payloadTooLarge",
-    415: "unsupportedMediaType",
-    422: "unprocessableEntity",
-}
+    return JSONResponse(body, status_code=code.status, headers=headers)
 
 
 # 22021 character_not_in_repertoire (NUL in text), 22P05 untranslatable_character (\u0000 in jsonb).
@@ -115,23 +102,31 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [_describe(e) for e in exc.errors()]
-        reason = "Invalid request"
-        if any(e.get("type") == "json_invalid" for e in exc.errors()):
-            reason = "Malformed JSON"
-        return _error_response(400, "invalidRequest", reason, "; ".join(problems) or None)
+        # The same code and reason as errors.invalid_body, which PATCH and service code raise.
+        error = invalid_body(exc.errors())
+        return JSONResponse(error.to_body(), status_code=error.status)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = _HTTP_CODES.get(exc.status_code, "error")
-        detail = exc.detail if isinstance(exc.detail, str) else None
+        code = CODE_BY_STATUS.get(exc.status_code)
+        detail: str | None = exc.detail if isinstance(exc.detail, str) else None
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"No resource at {request.url.path}"
         headers = getattr(exc, "headers", None)
         if exc.status_code == 405:
             # Starlette names only the first route that matched the path; Allow must list every method.
             headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
-        return _error_response(exc.status_code, code, detail or code, None, headers)
+        if code is None:  # a status outside the catalogue: its own phrase
+            body = {
+                "code": "error",
+                "reason": detail or "Error",
+                "status": str(exc.status_code),
+                "@type": "Error",
+            }
+            return JSONResponse(body, status_code=exc.status_code, headers=headers)
+        if detail is not None and detail.lower() == code.reason.lower():
+            detail = None  # Starlette's phrase for the status says no more than the reason
+        return _error_response(code, detail, headers)
 
     @app.exception_handler(DBAPIError)
     async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
@@ -146,18 +141,15 @@ def install_error_handlers(app: FastAPI) -> None:
         if getattr(exc, "sqlstate", None) in _BAD_TEXT_SQLSTATES:
             # Only client text reaches PostgreSQL with a NUL character (path, query or JSON body).
             return _error_response(
-                400,
-                "invalidRequest",
-                "Invalid character",
-                "Text must not contain the NUL character (\\u0000)",
+                ErrorCode.INVALID_CHARACTER, "Text must not contain the NUL character (\\u0000)"
             )
         log.exception("database error")
-        return _error_response(500, "internalError", "Internal error")
+        return _error_response(ErrorCode.INTERNAL_ERROR)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        return _error_response(500, "internalError", "Internal error")
+        return _error_response(ErrorCode.INTERNAL_ERROR)
 
 
 def create_service_app(
