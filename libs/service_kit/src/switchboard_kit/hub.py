@@ -11,6 +11,7 @@ import asyncio
 import logging
 import random
 import re
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,12 +24,14 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .db import KitTables, SessionDep
-from .errors import BadRequest, NotFound
+from .errors import BadRequest, ErrorCode, NotFound
 from .ids import new_id
+from .query import QueryCompiler, check_event_query
 from .resources import add_hot_route, ensure_storable, parse_body, request_session
 
 log = logging.getLogger("switchboard.hub")
 
+_INVALID_HUB_QUERY = ErrorCode.INVALID_HUB_QUERY
 _PATH = re.compile(r"^@?[A-Za-z_][A-Za-z0-9_]*(\.@?[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -51,7 +54,9 @@ class EventSubscription(BaseModel):
 
 
 def parse_query(query: str | None) -> list[tuple[list[str], set[str]]]:
-    """``eventType=A,B&event.productOrder.state=completed`` -> [(path, allowed values)]; raises BadRequest."""
+    """``eventType=A,B&event.productOrder.state=completed`` -> [(path, allowed values)].
+
+    Checks the syntax only (``invalidHubQuery``); :func:`check_hub_query` checks the names and values."""
     if not query or not query.strip():
         return []
     clauses = []
@@ -59,13 +64,25 @@ def parse_query(query: str | None) -> list[tuple[list[str], set[str]]]:
         if not part.strip():
             continue
         if "=" not in part:
-            raise BadRequest("Invalid hub query", f"Expected attribute=value, got {part!r}")
+            raise _INVALID_HUB_QUERY.error(f"Expected attribute=value, got {part!r}")
         key, _, value = part.partition("=")
         key, value = key.strip(), value.strip()
         if not _PATH.match(key) or not value:
-            raise BadRequest("Invalid hub query", f"Invalid clause {part!r}")
+            raise _INVALID_HUB_QUERY.error(f"Invalid clause {part!r}")
         clauses.append((key.split("."), {v.strip() for v in value.split(",")}))
     return clauses
+
+
+def check_hub_query(
+    query: str | None, compilers: Mapping[str, QueryCompiler], event_types: Collection[str]
+) -> None:
+    """400 unless ``query`` is a hub query that can match this service's events: the syntax of
+    :func:`parse_query`, then ``eventType`` among ``event_types`` and ``event.<resource>.<path>``
+    resolved by ``compilers[<resource>]`` (keyed by the event payload's name for the resource, e.g.
+    ``{"productOrder": orders_compiler}``) with values of the attribute's type and enum, as a list
+    query's filters are (:func:`switchboard_kit.query.check_event_query`)."""
+    clauses = parse_query(query)
+    check_event_query([(".".join(path), sorted(values)) for path, values in clauses], compilers, event_types)
 
 
 def check_callback(callback: str) -> None:
