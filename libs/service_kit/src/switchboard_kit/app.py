@@ -16,7 +16,9 @@ import asyncpg
 import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from sqlalchemy import text
@@ -243,9 +245,10 @@ def create_service_app(
             await runtime.http.aclose()
             await runtime.engine.dispose()
 
-    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
+    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan, **NO_CDN_DOCS)
     app.state.runtime = runtime
     install_error_handlers(app)
+    install_docs(app)
     for router in routers:
         app.include_router(router, prefix=base_path)
     app.include_router(hub_router(metadata_tables, base_url), prefix=base_path, responses=_HUB_ERRORS)
@@ -276,6 +279,46 @@ def create_service_app(
     if extra_schemas:
         _add_component_schemas(app, extra_schemas)
     return app
+
+
+# FastAPI's /docs and /redoc load their scripts from a CDN, so they are blank offline: turn them off
+# and serve the same pages (install_docs) with the assets the fastapi-offline package ships.
+NO_CDN_DOCS: dict[str, Any] = {"docs_url": None, "redoc_url": None}
+DOCS_ASSETS = "/docs-assets"
+
+
+def install_docs(app: FastAPI, *, docs_url: str = "/docs", redoc_url: str = "/redoc") -> None:
+    """Swagger UI at ``docs_url`` and ReDoc at ``redoc_url``, with every asset served by the app
+    itself under :data:`DOCS_ASSETS` (no request leaves for another host, so the pages work offline).
+    The app must be built with ``**NO_CDN_DOCS``."""
+    app.mount(DOCS_ASSETS, StaticFiles(packages=[("fastapi_offline", "static")]), name="docs-assets")
+
+    def root(request: Request) -> str:
+        return str(request.scope.get("root_path", ""))
+
+    @app.get(docs_url, include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        base = root(request) + DOCS_ASSETS
+        return get_swagger_ui_html(
+            openapi_url=root(request) + (app.openapi_url or "/openapi.json"),
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{base}/swagger-ui-bundle.js",
+            swagger_css_url=f"{base}/swagger-ui.css",
+            swagger_favicon_url=f"{base}/favicon.png",
+            # Swagger UI would fetch its validity badge from the online validator.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    @app.get(redoc_url, include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        base = root(request) + DOCS_ASSETS
+        return get_redoc_html(
+            openapi_url=root(request) + (app.openapi_url or "/openapi.json"),
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{base}/redoc.standalone.js",
+            redoc_favicon_url=f"{base}/favicon.png",
+            with_google_fonts=False,
+        )
 
 
 def _add_component_schemas(app: FastAPI, models: Sequence[type[BaseModel]]) -> None:
