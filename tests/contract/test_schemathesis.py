@@ -21,7 +21,6 @@ import pytest
 import schemathesis
 from schemathesis import Case
 from schemathesis.config import SchemathesisConfig
-from schemathesis.openapi.checks import JsonSchemaError
 from schemathesis.specs.openapi.checks import (
     negative_data_rejection,
     positive_data_acceptance,
@@ -220,16 +219,6 @@ if OFFICIAL_SWAGGER.is_file():
         ),
     )
     official.hook("filter_body")(_storable_body)
-
-    @official.hook
-    def filter_failure(context: schemathesis.HookContext, failure: Any, case: Case, response: Any) -> bool:
-        """Known gap, reported: the generated models take ``@schemaLocation`` as any string, not a
-        ``format: uri``, so a value some client stored is echoed back as it was sent."""
-        return not (
-            isinstance(failure, JsonSchemaError)
-            and list(failure.schema_path)[-1:] == ["format"]
-            and list(failure.instance_path)[-1:] == ["@schemaLocation"]
-        )
 
     # /listener/* are the operations a *client* implements to receive notifications.
     @official.exclude(path_regex=r"^/listener/").parametrize()
