@@ -100,7 +100,7 @@ def check_callback(callback: str) -> None:
     except (ValueError, httpx.InvalidURL) as exc:
         problem = f"callback is not a valid URL: {exc}"
     if problem is not None:
-        raise BadRequest("Invalid callback", problem)
+        raise ErrorCode.INVALID_CALLBACK.error(problem)
 
 
 def _values_at(node: Any, path: list[str]) -> list[Any]:

@@ -124,3 +124,15 @@ def test_every_code_has_a_status_and_reason() -> None:
         error = code.error("detail")
         assert (error.status, error.code, error.reason) == (code.status, code.value, code.reason)
         assert 400 <= error.status < 600
+
+
+def test_hub_registration_errors_use_the_catalogue() -> None:
+    from switchboard_kit.errors import BadRequest
+    from switchboard_kit.hub import check_callback, parse_query
+
+    with pytest.raises(BadRequest) as caught:
+        check_callback("not-a-url")
+    assert (caught.value.code, caught.value.reason) == ("invalidCallback", "Invalid callback")
+    with pytest.raises(BadRequest) as caught:
+        parse_query("no equals sign")
+    assert (caught.value.code, caught.value.reason) == ("invalidHubQuery", "Invalid hub query")
