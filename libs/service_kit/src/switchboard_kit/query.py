@@ -152,6 +152,7 @@ _INTEGER = re.compile(r"^[+-]?[0-9]{1,1000}$")
 _NUMBER = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?$")
 _MAX_BIGINT = 2**63 - 1
 MAX_OR_VALUES = 100  # comma-separated alternatives in one filter value
+_MAX_CACHED = 1024  # resolved attribute names kept per compiler
 
 # RFC 3339 date-time (or a bare date), tight enough that PostgreSQL's ``timestamptz`` input
 # accepts every match, except impossible calendar days (Feb 30) which model-validated documents
@@ -659,6 +660,7 @@ class QueryCompiler:
         self.max_limit = max_limit
         self.default_order = list(default_order)
         self._paths: dict[str, AttributePath | None] = {}
+        self._fields: dict[str, str | None] = {}  # fields= names -> wire paths (None: unknown)
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -696,9 +698,12 @@ class QueryCompiler:
 
     def resolve(self, dotted: str) -> AttributePath | None:
         """The model path for ``dotted`` (cached); ``None`` if the model does not declare it."""
-        if dotted not in self._paths:
-            self._paths[dotted] = resolve_path(self.model, dotted)
-        return self._paths[dotted]
+        if dotted in self._paths:
+            return self._paths[dotted]
+        path = resolve_path(self.model, dotted)
+        if len(self._paths) < _MAX_CACHED:  # names come from clients: bounded
+            self._paths[dotted] = path
+        return path
 
     def _is_scalar(self, dotted: str) -> bool:
         try:
@@ -722,7 +727,12 @@ class QueryCompiler:
                     f"Invalid fields '{_short(value)}'",
                     "fields lists attribute names, e.g. fields=id,state",
                 )
-            resolved = resolve_field(self.model, part)
+            if part in self._fields:
+                resolved = self._fields[part]
+            else:
+                resolved = resolve_field(self.model, part)
+                if len(self._fields) < _MAX_CACHED:  # names come from clients: bounded
+                    self._fields[part] = resolved
             if resolved is None:
                 raise _error(
                     ErrorCode.UNKNOWN_ATTRIBUTE,

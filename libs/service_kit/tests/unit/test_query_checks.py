@@ -194,3 +194,15 @@ def test_an_accepted_hub_query_matches_its_event() -> None:
     event = {"eventType": "ProductOrderStateChangeEvent", "event": {"productOrder": {"state": "completed"}}}
     assert subscription_matches(query, event)
     assert not subscription_matches(query, {**event, "eventType": "ProductOrderCreateEvent"})
+
+
+def test_the_name_caches_stay_bounded_whatever_clients_send() -> None:
+    compiler = QueryCompiler(tmf622.ProductOrder, orders.c.doc)
+    for n in range(3000):
+        with pytest.raises(BadRequest):
+            compiler.parse([("fields", f"unknown{n}")])
+        with pytest.raises(BadRequest):
+            compiler.parse([(f"unknown{n}", "x")])
+    assert len(compiler._fields) <= 1024
+    assert len(compiler._paths) <= 1024
+    assert compiler.parse([("fields", "state")]).fields == frozenset({"state"})
