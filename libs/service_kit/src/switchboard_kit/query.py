@@ -998,6 +998,9 @@ def check_event_query(
     400: the subscription would never fire, or fire on everything.
     """
     for name, values in clauses:
+        _check_text(name)
+        for value in values:
+            _check_text(value)
         if name == EVENT_TYPE:
             for value in values:
                 check_choice(EVENT_TYPE, frozenset(event_types), value)

@@ -180,6 +180,8 @@ def test_hub_queries_the_service_can_match_are_accepted(query: str | None) -> No
         ("event.productOrder.productOrderItem.quantity=two", "invalidFilterValue"),
         ("event.productOrder.state.ne=completed", "unknownAttribute"),
         ("no equals sign", "invalidHubQuery"),
+        ("eventType=\ud800", "invalidCharacter"),  # a lone surrogate cannot even be answered back
+        ("event.productOrder.id=a\x00b", "invalidCharacter"),
     ],
 )
 def test_hub_queries_that_never_or_always_fire_are_400(query: str, code: str) -> None:
