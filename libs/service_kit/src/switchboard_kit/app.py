@@ -293,30 +293,32 @@ def install_docs(app: FastAPI, *, docs_url: str = "/docs", redoc_url: str = "/re
     The app must be built with ``**NO_CDN_DOCS``."""
     app.mount(DOCS_ASSETS, StaticFiles(packages=[("fastapi_offline", "static")]), name="docs-assets")
 
-    def root(request: Request) -> str:
-        return str(request.scope.get("root_path", ""))
+    def urls(request: Request) -> tuple[str, str]:
+        """(the OpenAPI document, the assets folder), behind any proxy prefix (``root_path``)."""
+        root = str(request.scope.get("root_path", ""))
+        return root + (app.openapi_url or "/openapi.json"), root + DOCS_ASSETS
 
     @app.get(docs_url, include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:
-        base = root(request) + DOCS_ASSETS
+        openapi_url, assets = urls(request)
         return get_swagger_ui_html(
-            openapi_url=root(request) + (app.openapi_url or "/openapi.json"),
+            openapi_url=openapi_url,
             title=f"{app.title} - Swagger UI",
-            swagger_js_url=f"{base}/swagger-ui-bundle.js",
-            swagger_css_url=f"{base}/swagger-ui.css",
-            swagger_favicon_url=f"{base}/favicon.png",
+            swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+            swagger_css_url=f"{assets}/swagger-ui.css",
+            swagger_favicon_url=f"{assets}/favicon.png",
             # Swagger UI would fetch its validity badge from the online validator.
             swagger_ui_parameters={"validatorUrl": None},
         )
 
     @app.get(redoc_url, include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
-        base = root(request) + DOCS_ASSETS
+        openapi_url, assets = urls(request)
         return get_redoc_html(
-            openapi_url=root(request) + (app.openapi_url or "/openapi.json"),
+            openapi_url=openapi_url,
             title=f"{app.title} - ReDoc",
-            redoc_js_url=f"{base}/redoc.standalone.js",
-            redoc_favicon_url=f"{base}/favicon.png",
+            redoc_js_url=f"{assets}/redoc.standalone.js",
+            redoc_favicon_url=f"{assets}/favicon.png",
             with_google_fonts=False,
         )
 
