@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import tempfile
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -20,6 +18,7 @@ from sqlalchemy import Column, Integer, Table, Text, insert
 from switchboard_dev import testing
 from switchboard_dev.launcher import Suite
 from switchboard_kit import consumer, db
+from tests.scratch import scratch_dir
 
 TOPIC = "tmf622.productOrder"
 
@@ -124,31 +123,33 @@ async def rig(pg_server_url: str) -> AsyncIterator[Rig]:
             insert(effects).values(event_id=event["eventId"], order_id=event["event"]["productOrder"]["id"])
         )
 
-    data_dir = Path(tempfile.mkdtemp(prefix="switchboard-fault-"))
     env = {"ORDERING_WORKER_ENABLED": "false", "ORDERING_HUB_ENABLED": "false"}
     stop_consumer = asyncio.Event()
+    # Removed when the rig ends; a failed run keeps only its logs (tests/scratch.py).
     try:
-        async with Suite.ephemeral(
-            data_dir, ["ordering"], env=env, service_database_urls={"ordering": service_db}
-        ) as suite:
-            assert suite.bootstrap
-            consuming = asyncio.create_task(
-                consumer.consume(
-                    suite.bootstrap,
-                    [TOPIC],
-                    consumer="fault-test-billing",
-                    sessionmaker=maker,
-                    processed_event=consumer_kit.processed_event,
-                    handler=apply,
-                    stop=stop_consumer,
+        with scratch_dir("switchboard-fault-") as data_dir:
+            async with Suite.ephemeral(
+                data_dir, ["ordering"], env=env, service_database_urls={"ordering": service_db}
+            ) as suite:
+                assert suite.bootstrap
+                consuming = asyncio.create_task(
+                    consumer.consume(
+                        suite.bootstrap,
+                        [TOPIC],
+                        consumer="fault-test-billing",
+                        sessionmaker=maker,
+                        processed_event=consumer_kit.processed_event,
+                        handler=apply,
+                        stop=stop_consumer,
+                    )
                 )
-            )
-            try:
-                yield Rig(suite, service_db, consumer_db, stop_consumer, consuming)
-            finally:
-                stop_consumer.set()
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(consuming, 30)
+                try:
+                    yield Rig(suite, service_db, consumer_db, stop_consumer, consuming)
+                finally:
+                    stop_consumer.set()
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(consuming, 30)
+        assert not data_dir.exists()
     finally:
         await engine.dispose()
         await asyncio.to_thread(testing.drop_database, consumer_db)

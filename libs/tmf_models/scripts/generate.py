@@ -290,14 +290,13 @@ def run_codegen(source: Path, output: Path, header: str, external: dict[str, str
         "int",
         "float",
         "bool",
-        # ``format: uri`` stays a plain string: AnyUrl would rewrite the value (trailing
-        # slash, case) and break the round trip.
-        "--type-mappings",
-        "uri=string",
         "--output-datetime-class",
         "AwareDatetime",
         "--import-overrides",
-        json.dumps({"AwareDatetime": "tmf_models._base"}),
+        json.dumps({"AwareDatetime": "tmf_models._base", "AnyUrl": "tmf_models._base"}),
+        # ``format: uri`` becomes ``AnyUrl`` imported from _base, renamed ``AnyUri`` by uri_type():
+        # a string checked against RFC 3986 and kept as sent (pydantic's AnyUrl would rewrite the
+        # value, a trailing slash or the case, and break the round trip).
         "--base-class",
         "tmf_models._base.TMFModel",
         "--use-specialized-enum",
@@ -310,7 +309,15 @@ def run_codegen(source: Path, output: Path, header: str, external: dict[str, str
     for path, module in external.items():
         cmd += ["--external-ref-mapping", f"{path}={module}"]
     subprocess.run(cmd, check=True, cwd=source.parent)
-    return output.read_text(encoding="utf-8")
+    return uri_type(output.read_text(encoding="utf-8"))
+
+
+def uri_type(text: str) -> str:
+    """``format: uri`` fields: the generator names pydantic's ``AnyUrl``, imported from ``_base``
+    (``--import-overrides``); the type there is ``AnyUri``, a string checked against RFC 3986."""
+    if re.search(r"^from pydantic import .*\bAnyUrl\b", text, re.MULTILINE):
+        raise SystemExit("AnyUrl imported from pydantic: --import-overrides did not apply")
+    return re.sub(r"\bAnyUrl\b", "AnyUri", text)
 
 
 CLASS_RE = re.compile(r"^class (\w+)\(", re.MULTILINE)

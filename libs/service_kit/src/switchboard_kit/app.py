@@ -17,7 +17,9 @@ import asyncpg
 import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -25,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from . import db, logs, openapi, retention
-from .errors import ApiError
+from .errors import CODE_BY_STATUS, ApiError, ErrorCode, invalid_body
 from .hub import HubDeliverer, hub_openapi, hub_routes
 from .middleware import RequestMiddleware
 from .relay import OutboxRelay
@@ -56,31 +58,18 @@ class Runtime:
 
 
 def _error_response(
-    status: int, code: str, reason: str, message: str | None = None, headers: dict[str, str] | None = None
+    code: ErrorCode,
+    message: str | None = None,
+    headers: dict[str, str] | None = None,
+    *,
+    reason: str | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {"code": code, "reason": reason, "status": str(status), "@type": "Error"}
+    """A TMF Error body for a catalogue ``code`` (its status, and its standard reason unless given)."""
+    body: dict[str, Any] = {"code": code.value, "reason": reason or code.reason, "status": str(code.status)}
+    body["@type"] = "Error"
     if message:
         body["message"] = message
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-def _describe(error: dict[str, Any]) -> str:
-    loc = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
-    return f"{loc or 'body'}: {error.get('msg', 'invalid')}"
-
-
-_HTTP_CODES = {
-    400: "badRequest",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "notFound",
-    405: "methodNotAllowed",
-    406: "notAcceptable",
-    409: "conflict",
-    413: "payloadTooLarge",
-    415: "unsupportedMediaType",
-    422: "unprocessableEntity",
-}
+    return JSONResponse(body, status_code=code.status, headers=headers)
 
 
 # 22021 character_not_in_repertoire (NUL in text), 22P05 untranslatable_character (\u0000 in jsonb).
@@ -107,23 +96,31 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [_describe(e) for e in exc.errors()]
-        reason = "Invalid request"
-        if any(e.get("type") == "json_invalid" for e in exc.errors()):
-            reason = "Malformed JSON"
-        return _error_response(400, "invalidRequest", reason, "; ".join(problems) or None)
+        # The same code and reason as errors.invalid_body, which PATCH and service code raise.
+        error = invalid_body(exc.errors())
+        return JSONResponse(error.to_body(), status_code=error.status)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = _HTTP_CODES.get(exc.status_code, "error")
-        detail = exc.detail if isinstance(exc.detail, str) else None
+        code = CODE_BY_STATUS.get(exc.status_code)
+        detail: str | None = exc.detail if isinstance(exc.detail, str) else None
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"No resource at {request.url.path}"
         headers = getattr(exc, "headers", None)
         if exc.status_code == 405:
             # Starlette names only the first route that matched the path; Allow must list every method.
             headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
-        return _error_response(exc.status_code, code, detail or code, None, headers)
+        if code is None:  # a status outside the catalogue: its own phrase
+            body = {
+                "code": "error",
+                "reason": detail or "Error",
+                "status": str(exc.status_code),
+                "@type": "Error",
+            }
+            return JSONResponse(body, status_code=exc.status_code, headers=headers)
+        if detail is not None and detail.lower() == code.reason.lower():
+            detail = None  # Starlette's phrase for the status says no more than the reason
+        return _error_response(code, detail, headers)
 
     @app.exception_handler(DBAPIError)
     async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
@@ -138,18 +135,15 @@ def install_error_handlers(app: FastAPI) -> None:
         if getattr(exc, "sqlstate", None) in _BAD_TEXT_SQLSTATES:
             # Only client text reaches PostgreSQL with a NUL character (path, query or JSON body).
             return _error_response(
-                400,
-                "invalidRequest",
-                "Invalid character",
-                "Text must not contain the NUL character (\\u0000)",
+                ErrorCode.INVALID_CHARACTER, "Text must not contain the NUL character (\\u0000)"
             )
         log.exception("database error")
-        return _error_response(500, "internalError", "Internal error")
+        return _error_response(ErrorCode.INTERNAL_ERROR)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        return _error_response(500, "internalError", "Internal error")
+        return _error_response(ErrorCode.INTERNAL_ERROR)
 
 
 def create_service_app(
@@ -250,12 +244,15 @@ def create_service_app(
             await runtime.http.aclose()
             await runtime.engine.dispose()
 
-    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
+    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan, **NO_CDN_DOCS)
     app.state.runtime = runtime
     install_error_handlers(app)
     limits = {"default_limit": settings.default_page_limit, "max_limit": settings.max_page_limit}
     app.router.routes.extend(routes(resources, runtime, base_path=base_path, **limits))
-    app.router.routes.extend(hub_routes(runtime, base_path))
+    compilers = {r.events.resource: r.compiler(**limits) for r in resources}
+    event_types = [t for r in resources for t in r.events.types]
+    app.router.routes.extend(hub_routes(runtime, base_path, compilers, event_types))
+    install_docs(app)
     for router in routers:
         app.include_router(router, prefix=base_path)
 
@@ -293,6 +290,48 @@ def create_service_app(
         ],
     )
     return app
+
+
+# FastAPI's /docs and /redoc load their scripts from a CDN, so they are blank offline: turn them off
+# and serve the same pages (install_docs) with the assets the fastapi-offline package ships.
+NO_CDN_DOCS: dict[str, Any] = {"docs_url": None, "redoc_url": None}
+DOCS_ASSETS = "/docs-assets"
+
+
+def install_docs(app: FastAPI, *, docs_url: str = "/docs", redoc_url: str = "/redoc") -> None:
+    """Swagger UI at ``docs_url`` and ReDoc at ``redoc_url``, with every asset served by the app
+    itself under :data:`DOCS_ASSETS` (no request leaves for another host, so the pages work offline).
+    The app must be built with ``**NO_CDN_DOCS``."""
+    app.mount(DOCS_ASSETS, StaticFiles(packages=[("fastapi_offline", "static")]), name="docs-assets")
+
+    def urls(request: Request) -> tuple[str, str]:
+        """(the OpenAPI document, the assets folder), behind any proxy prefix (``root_path``)."""
+        root = str(request.scope.get("root_path", ""))
+        return root + (app.openapi_url or "/openapi.json"), root + DOCS_ASSETS
+
+    @app.get(docs_url, include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        openapi_url, assets = urls(request)
+        return get_swagger_ui_html(
+            openapi_url=openapi_url,
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+            swagger_css_url=f"{assets}/swagger-ui.css",
+            swagger_favicon_url=f"{assets}/favicon.png",
+            # Swagger UI would fetch its validity badge from the online validator.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    @app.get(redoc_url, include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        openapi_url, assets = urls(request)
+        return get_redoc_html(
+            openapi_url=openapi_url,
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{assets}/redoc.standalone.js",
+            redoc_favicon_url=f"{assets}/favicon.png",
+            with_google_fonts=False,
+        )
 
 
 async def _broker_check(bootstrap: str) -> str:

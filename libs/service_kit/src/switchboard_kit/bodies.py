@@ -14,7 +14,7 @@ import orjson
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from .errors import BadRequest, UnsupportedMediaType
+from .errors import ApiError, BadRequest, ErrorCode, UnsupportedMediaType
 
 ModelT = typing.TypeVar("ModelT", bound=BaseModel)
 
@@ -98,10 +98,10 @@ _NOT_SKELETON = bytes(b for b in range(256) if b not in b'[]{}"')
 _SKELETON_STRING = re.compile(rb'"[^"]*"')
 
 
-def too_deep() -> BadRequest:
-    return BadRequest(
-        "JSON nesting too deep",
+def too_deep() -> ApiError:
+    return ErrorCode.INVALID_BODY.error(
         f"Objects and arrays may be nested at most {MAX_JSON_DEPTH} levels deep",
+        reason="JSON nesting too deep",
     )
 
 

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import random
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,13 +28,15 @@ from starlette.routing import BaseRoute, Route
 from . import openapi
 from .bodies import ensure_storable, parse_body
 from .db import KitTables
-from .errors import BadRequest, NotFound
+from .errors import BadRequest, ErrorCode, NotFound
 from .ids import new_id
 from .openapi import OpenApiPart
+from .query import QueryCompiler, check_event_query
 from .store import Store
 
 log = logging.getLogger("switchboard.hub")
 
+_INVALID_HUB_QUERY = ErrorCode.INVALID_HUB_QUERY
 _PATH = re.compile(r"^@?[A-Za-z_][A-Za-z0-9_]*(\.@?[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -57,7 +59,9 @@ class EventSubscription(BaseModel):
 
 
 def parse_query(query: str | None) -> list[tuple[list[str], set[str]]]:
-    """``eventType=A,B&event.productOrder.state=completed`` -> [(path, allowed values)]; raises BadRequest."""
+    """``eventType=A,B&event.productOrder.state=completed`` -> [(path, allowed values)].
+
+    Checks the syntax only (``invalidHubQuery``); :func:`check_hub_query` checks the names and values."""
     if not query or not query.strip():
         return []
     clauses = []
@@ -65,13 +69,25 @@ def parse_query(query: str | None) -> list[tuple[list[str], set[str]]]:
         if not part.strip():
             continue
         if "=" not in part:
-            raise BadRequest("Invalid hub query", f"Expected attribute=value, got {part!r}")
+            raise _INVALID_HUB_QUERY.error(f"Expected attribute=value, got {part!r}")
         key, _, value = part.partition("=")
         key, value = key.strip(), value.strip()
         if not _PATH.match(key) or not value:
-            raise BadRequest("Invalid hub query", f"Invalid clause {part!r}")
+            raise _INVALID_HUB_QUERY.error(f"Invalid clause {part!r}")
         clauses.append((key.split("."), {v.strip() for v in value.split(",")}))
     return clauses
+
+
+def check_hub_query(
+    query: str | None, compilers: Mapping[str, QueryCompiler], event_types: Collection[str]
+) -> None:
+    """400 unless ``query`` is a hub query that can match this service's events: the syntax of
+    :func:`parse_query`, then ``eventType`` among ``event_types`` and ``event.<resource>.<path>``
+    resolved by ``compilers[<resource>]`` (keyed by the event payload's name for the resource, e.g.
+    ``{"productOrder": orders_compiler}``) with values of the attribute's type and enum, as a list
+    query's filters are (:func:`switchboard_kit.query.check_event_query`)."""
+    clauses = parse_query(query)
+    check_event_query([(".".join(path), sorted(values)) for path, values in clauses], compilers, event_types)
 
 
 def check_callback(callback: str) -> None:
@@ -89,7 +105,7 @@ def check_callback(callback: str) -> None:
     except (ValueError, httpx.InvalidURL) as exc:
         problem = f"callback is not a valid URL: {exc}"
     if problem is not None:
-        raise BadRequest("Invalid callback", problem)
+        raise ErrorCode.INVALID_CALLBACK.error(problem)
 
 
 def _values_at(node: Any, path: list[str]) -> list[Any]:
@@ -128,8 +144,12 @@ def _not_found(id: str) -> NotFound:
 
 
 class _Hub:
-    def __init__(self, runtime: Any) -> None:
+    def __init__(
+        self, runtime: Any, compilers: Mapping[str, QueryCompiler], event_types: Collection[str]
+    ) -> None:
         self.runtime = runtime
+        self.compilers = compilers
+        self.event_types = event_types
 
     @property
     def store(self) -> Store:
@@ -139,7 +159,7 @@ class _Hub:
     async def register(self, request: Request) -> Response:
         body = parse_body(EventSubscriptionInput, await request.body(), request.headers.get("content-type"))
         ensure_storable({"callback": body.callback, "query": body.query})
-        parse_query(body.query)
+        check_hub_query(body.query, self.compilers, self.event_types)
         check_callback(body.callback)
         row = {"id": new_id(), "callback": body.callback, "query": body.query}
         async with self.store.unit_of_work() as uow:
@@ -168,9 +188,13 @@ class _Hub:
         return Response(status_code=204)
 
 
-def hub_routes(runtime: Any, base_path: str) -> list[BaseRoute]:
-    """``POST /hub``, ``GET /hub/{id}`` and ``DELETE /hub/{id}`` under ``base_path``."""
-    hub = _Hub(runtime)
+def hub_routes(
+    runtime: Any, base_path: str, compilers: Mapping[str, QueryCompiler], event_types: Collection[str]
+) -> list[BaseRoute]:
+    """``POST /hub``, ``GET /hub/{id}`` and ``DELETE /hub/{id}`` under ``base_path``. A subscription's
+    query must be able to match the service's events: ``eventType`` among ``event_types``, and
+    ``event.<resource>.<attribute>`` known to ``compilers[<resource>]`` (see :func:`check_hub_query`)."""
+    hub = _Hub(runtime, compilers, event_types)
     return [
         Route(f"{base_path}/hub", hub.register, methods=["POST"]),
         Route(f"{base_path}/hub/{{id}}", hub.retrieve, methods=["GET"]),

@@ -8,13 +8,16 @@
 * ``application/json-patch+json``: JSON Patch, applied with the ``jsonpatch`` library.
 * anything else (including TMF630's ``application/json-patch-query+json``): ``415``.
 
-Errors: malformed JSON (including NaN, Infinity and numbers beyond a double), objects and arrays
-nested deeper than :data:`~switchboard_kit.bodies.MAX_JSON_DEPTH` (in the patch or in the patched
-document), a body of the wrong shape, an invalid operation or a path that does not
-exist in the document give ``400 Bad Request``. A failed ``test`` operation gives ``409 Conflict``:
+Errors use the kit's catalogue (:mod:`switchboard_kit.errors`), so they read as a POST's do:
+malformed JSON (including an empty body, NaN, Infinity and numbers beyond a double) is
+``malformedJson`` / "Malformed JSON"; a body of the wrong shape, an invalid operation or a path
+that does not exist in the document is ``invalidPatch``; objects and arrays nested deeper than
+:data:`~switchboard_kit.bodies.MAX_JSON_DEPTH` (in the patch or in the patched document) get the
+POST's "JSON nesting too deep"; all are ``400 Bad Request``; another media type is a ``415``. A failed ``test`` operation gives ``409 Conflict``:
 the request is well-formed but does not fit the current state of the resource (RFC 5789 section
-2.2, "Conflicting state"). Validating the patched document against the resource model (``422``)
-and protecting read-only attributes is the caller's job.
+2.2, "Conflicting state"). Validating the patched document against the resource model and protecting read-only attributes
+is the caller's job: ``raise errors.invalid_body(exc)`` on a ``ValidationError`` answers what a POST
+with that document would.
 
 The input document is never mutated; the result shares no structure with the input or the patch.
 """
@@ -28,7 +31,7 @@ import jsonpatch
 import jsonpointer
 
 from switchboard_kit.bodies import MAX_JSON_DEPTH, json_nesting_exceeds, strict_json_loads, too_deep
-from switchboard_kit.errors import BadRequest, Conflict, UnsupportedMediaType
+from switchboard_kit.errors import Conflict, ErrorCode, UnsupportedMediaType, malformed_json
 
 __all__ = [
     "JSON_PATCH",
@@ -42,6 +45,7 @@ __all__ = [
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 _PLAIN_JSON = "application/json"
+_INVALID_PATCH = ErrorCode.INVALID_PATCH
 PATCH_MEDIA_TYPES = (MERGE_PATCH, JSON_PATCH, _PLAIN_JSON)
 
 
@@ -70,14 +74,22 @@ def _merge_into(target: Any, patch: Any) -> Any:
 def apply_json_patch(doc: dict[str, Any], operations: Any) -> dict[str, Any]:
     """Apply RFC 6902 ``operations`` (already decoded JSON) to a copy of ``doc``."""
     if not isinstance(operations, list):
-        raise BadRequest("Invalid JSON Patch", "A JSON Patch document must be an array of operations.")
+        raise _INVALID_PATCH.error(
+            reason="Invalid JSON Patch", message="A JSON Patch document must be an array of operations."
+        )
     for index, operation in enumerate(operations):
         if not isinstance(operation, dict):
-            raise BadRequest("Invalid JSON Patch", f"Operation {index} is not an object.")
+            raise _INVALID_PATCH.error(
+                reason="Invalid JSON Patch", message=f"Operation {index} is not an object."
+            )
         if not isinstance(operation.get("path"), str):
-            raise BadRequest("Invalid JSON Patch", f"Operation {index} has no string 'path'.")
+            raise _INVALID_PATCH.error(
+                reason="Invalid JSON Patch", message=f"Operation {index} has no string 'path'."
+            )
         if "from" in operation and not isinstance(operation["from"], str):
-            raise BadRequest("Invalid JSON Patch", f"Operation {index} has a non-string 'from'.")
+            raise _INVALID_PATCH.error(
+                reason="Invalid JSON Patch", message=f"Operation {index} has a non-string 'from'."
+            )
     try:
         patch = jsonpatch.JsonPatch(operations)
         result = patch.apply(doc, in_place=False)
@@ -86,11 +98,15 @@ def apply_json_patch(doc: dict[str, Any], operations: Any) -> dict[str, Any]:
     except RecursionError:  # copy/move operations can nest the document deeper on each step
         raise too_deep() from None
     except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
-        raise BadRequest("JSON Patch cannot be applied", str(exc)) from None
+        raise _INVALID_PATCH.error(reason="JSON Patch cannot be applied", message=str(exc)) from None
     except (KeyError, IndexError, TypeError, ValueError) as exc:
-        raise BadRequest("JSON Patch cannot be applied", str(exc) or type(exc).__name__) from None
+        raise _INVALID_PATCH.error(
+            reason="JSON Patch cannot be applied", message=str(exc) or type(exc).__name__
+        ) from None
     if not isinstance(result, dict):
-        raise BadRequest("JSON Patch cannot be applied", "The patched document is not an object.")
+        raise _INVALID_PATCH.error(
+            reason="JSON Patch cannot be applied", message="The patched document is not an object."
+        )
     if result is doc:  # pragma: no cover - in_place=False always copies
         result = copy.deepcopy(result)
     return result
@@ -104,13 +120,13 @@ def _media_type(content_type: str | None) -> str:
 
 def _decode(body: bytes) -> Any:
     if not body.strip():
-        raise BadRequest("Empty PATCH body")
+        raise malformed_json("The body is empty")
     if json_nesting_exceeds(body):
         raise too_deep()
     try:
         return strict_json_loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("Malformed JSON in PATCH body", str(exc)) from None
+        raise malformed_json(str(exc)) from None
     except RecursionError:  # pragma: no cover - the nesting test comes first
         raise too_deep() from None
 
@@ -143,14 +159,16 @@ def apply_patch(doc: dict[str, Any], body: bytes, content_type: str | None) -> d
     if media_type in ("", _PLAIN_JSON, MERGE_PATCH):
         patch = _decode(body)
         if not isinstance(patch, dict):
-            raise BadRequest("Invalid merge patch", "A merge patch for a resource must be a JSON object.")
+            raise _INVALID_PATCH.error(
+                reason="Invalid merge patch", message="A merge patch for a resource must be a JSON object."
+            )
         result = merge_patch(doc, patch)
         assert isinstance(result, dict)
         return _checked(result)
     if media_type == JSON_PATCH:
         return _checked(apply_json_patch(doc, _decode(body)))
     raise UnsupportedMediaType(
-        f"Unsupported PATCH media type '{media_type[:100]}'",
-        f"Use {MERGE_PATCH} or {JSON_PATCH}.",
+        ErrorCode.UNSUPPORTED_MEDIA_TYPE.reason,
+        f"Send a PATCH body as {MERGE_PATCH} or {JSON_PATCH}, not {media_type[:100]}",
         headers={"Accept-Patch": f"{MERGE_PATCH}, {JSON_PATCH}"},
     )

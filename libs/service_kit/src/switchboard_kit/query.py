@@ -30,8 +30,19 @@ Query syntax
 * A comma inside one value means OR: ``state=acknowledged,inProgress``. For ``ne`` it means
   "equal to none of them". Separate parameters, including repeats of one attribute, are ANDed.
 
-Attribute paths are resolved against the pydantic model (by alias or by field name); an unknown
-attribute, a path ending on an object and an unconvertible value are answered with ``400``.
+* ``fields=a,b.c`` selects attributes (TMF630): a dotted name keeps only that sub-attribute,
+  through arrays (``productOrderItem.productOffering.id`` leaves each item with just its
+  offering's id); ``id`` and ``href`` are always kept. Every name must be declared by the model.
+
+Attribute paths are resolved against the pydantic model (by alias or by field name). Errors are
+``400`` TMF Errors with a code from :mod:`switchboard_kit.errors`: an unknown attribute in a filter,
+``sort`` or ``fields`` is ``unknownAttribute``; a value that does not convert to the attribute's type
+(integer, number, boolean, date, date-time) or is not one of its enum's values (the pydantic
+``StrEnum`` or ``Literal``, for hot columns and document paths alike) is ``invalidFilterValue``,
+and the message names the allowed values; a malformed parameter is ``invalidQuery``.
+
+Hub subscription queries (``eventType=...&event.productOrder.state=completed``) are checked by
+:func:`check_event_query` against the same compilers (see ``hub.check_hub_query``).
 
 SQL
 ---
@@ -74,7 +85,7 @@ import re
 import types
 import typing
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -101,7 +112,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, JSONPATH
 
-from switchboard_kit.errors import BadRequest
+from switchboard_kit.errors import ApiError, BadRequest, ErrorCode
 
 __all__ = [
     "MAX_OR_VALUES",
@@ -111,7 +122,10 @@ __all__ = [
     "HotColumn",
     "ListQuery",
     "QueryCompiler",
+    "check_choice",
+    "check_event_query",
     "convert_value",
+    "resolve_field",
     "resolve_path",
     "select_fields",
 ]
@@ -138,6 +152,7 @@ _INTEGER = re.compile(r"^[+-]?[0-9]{1,1000}$")
 _NUMBER = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?$")
 _MAX_BIGINT = 2**63 - 1
 MAX_OR_VALUES = 100  # comma-separated alternatives in one filter value
+_MAX_CACHED = 1024  # resolved attribute names kept per compiler
 
 # RFC 3339 date-time (or a bare date), tight enough that PostgreSQL's ``timestamptz`` input
 # accepts every match, except impossible calendar days (Feb 30) which model-validated documents
@@ -197,6 +212,7 @@ class AttributePath:
 
     segments: tuple[tuple[str, int], ...]
     kind: Kind
+    choices: frozenset[str] | None = None  # the values an enum (or Literal) attribute allows
 
     @property
     def dotted(self) -> str:
@@ -227,6 +243,11 @@ class AttributePath:
         return out
 
 
+def _error(code: ErrorCode, reason: str, message: str | None = None) -> ApiError:
+    """A catalogue error whose reason names the parameter at fault (``code`` says which fault)."""
+    return code.error(message, reason=reason)
+
+
 def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
@@ -234,11 +255,11 @@ def _short(text: str, limit: int = 80) -> str:
 def _check_text(text: str) -> None:
     """Reject what PostgreSQL text/jsonb cannot hold (NUL, lone surrogates): 400, not 500."""
     if "\x00" in text:
-        raise BadRequest("Query parameters must not contain NUL characters")
+        raise _error(ErrorCode.INVALID_CHARACTER, "Query parameters must not contain NUL characters")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise BadRequest("Query parameters must be valid Unicode") from None
+        raise _error(ErrorCode.INVALID_CHARACTER, "Query parameters must be valid Unicode") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -366,8 +387,8 @@ def _lookup(model: type[pydantic.BaseModel], segment: str) -> tuple[str, Any] | 
     return None
 
 
-def resolve_path(model: type[pydantic.BaseModel], dotted: str) -> AttributePath | None:
-    """Resolve ``a.b.c`` against ``model``; ``None`` if unknown, ``BadRequest`` if not a scalar."""
+def _walk(model: type[pydantic.BaseModel], dotted: str) -> tuple[list[tuple[str, int]], list[Any]] | None:
+    """Segments of ``a.b.c`` in ``model`` and the candidate types at its end; ``None`` if unknown."""
     parts = dotted.split(".")
     if any(not p for p in parts):
         return None
@@ -385,14 +406,56 @@ def resolve_path(model: type[pydantic.BaseModel], dotted: str) -> AttributePath 
         json_key, annotation = found
         arrays, candidates = _unwrap(annotation)
         segments.append((json_key, arrays))
+    return segments, candidates
+
+
+def resolve_path(model: type[pydantic.BaseModel], dotted: str) -> AttributePath | None:
+    """Resolve ``a.b.c`` against ``model``; ``None`` if unknown, ``BadRequest`` if not a scalar."""
+    walked = _walk(model, dotted)
+    if walked is None:
+        return None
+    segments, candidates = walked
     kinds = [k for k in (_scalar_kind(c) for c in candidates) if k is not None]
     if not kinds:
-        raise BadRequest(
-            f"Attribute '{_short(dotted)}' is not a simple value",
+        raise ErrorCode.INVALID_QUERY.error(
             "Filter and sort on a scalar sub-attribute, e.g. 'relatedParty.id'.",
+            reason=f"Attribute '{_short(dotted)}' is not a simple value",
         )
     kind: Kind = kinds[0] if all(k == kinds[0] for k in kinds) else "any"
-    return AttributePath(tuple(segments), kind)
+    return AttributePath(tuple(segments), kind, _choices(candidates))
+
+
+def resolve_field(model: type[pydantic.BaseModel], dotted: str) -> str | None:
+    """``a.b.c`` in wire (alias) form if ``model`` declares it, scalar or not; ``None`` if unknown.
+    What ``fields=`` may name: any attribute, including objects and arrays of objects."""
+    walked = _walk(model, dotted)
+    return None if walked is None else ".".join(key for key, _ in walked[0])
+
+
+def _choices(candidates: list[Any]) -> frozenset[str] | None:
+    """The values an attribute may take when every candidate type is an enum or a Literal of
+    strings (``ProductOrderStateType``); ``None`` when any value of its kind is allowed."""
+    values: set[str] = set()
+    for tp in candidates:
+        if isinstance(tp, type) and issubclass(tp, enum.Enum):
+            members = [m.value for m in tp]
+        elif typing.get_origin(tp) is Literal:
+            members = list(typing.get_args(tp))
+        else:
+            return None
+        if not all(isinstance(v, str) for v in members):
+            return None
+        values.update(members)
+    return frozenset(values) if values else None
+
+
+def check_choice(name: str, choices: frozenset[str] | None, raw: str) -> None:
+    """``invalidFilterValue`` naming the allowed values, unless ``raw`` is one of ``choices``."""
+    if choices is not None and raw not in choices:
+        raise ErrorCode.INVALID_FILTER_VALUE.error(
+            f"Allowed values: {', '.join(sorted(choices))}",
+            reason=f"Invalid value '{_short(raw)}' for '{_short(name)}'",
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -416,9 +479,11 @@ _DATETIME_VALUE = re.compile(
 _DATE_VALUE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
-def _invalid_datetime(raw: str) -> BadRequest:
-    return BadRequest(
-        f"Invalid date-time value '{_short(raw)}'", "Use RFC 3339, e.g. 2024-05-01T10:00:00Z or 2024-05-01."
+def _invalid_datetime(raw: str) -> ApiError:
+    return _error(
+        ErrorCode.INVALID_FILTER_VALUE,
+        f"Invalid date-time value '{_short(raw)}'",
+        "Use RFC 3339, e.g. 2024-05-01T10:00:00Z or 2024-05-01.",
     )
 
 
@@ -447,7 +512,8 @@ def _parse_datetime(raw: str) -> datetime:
     try:
         return value.astimezone(UTC)
     except OverflowError:
-        raise BadRequest(
+        raise _error(
+            ErrorCode.INVALID_FILTER_VALUE,
             f"Date-time value '{_short(raw)}' is out of range",
             "The instant must fall within the years 0001 to 9999 in UTC.",
         ) from None
@@ -459,21 +525,21 @@ def _parse_date(raw: str) -> date:
             return date.fromisoformat(raw)
     except ValueError:
         pass
-    raise BadRequest(f"Invalid date value '{_short(raw)}'", "Use YYYY-MM-DD.")
+    raise _error(ErrorCode.INVALID_FILTER_VALUE, f"Invalid date value '{_short(raw)}'", "Use YYYY-MM-DD.")
 
 
 def _parse_decimal(raw: str) -> Decimal:
     if len(raw) > 100 or not _NUMBER.match(raw):
-        raise BadRequest(f"Invalid number value '{_short(raw)}'")
+        raise _error(ErrorCode.INVALID_FILTER_VALUE, f"Invalid number value '{_short(raw)}'")
     try:
         return Decimal(raw)
     except InvalidOperation:  # pragma: no cover - the pattern excludes it
-        raise BadRequest(f"Invalid number value '{_short(raw)}'") from None
+        raise _error(ErrorCode.INVALID_FILTER_VALUE, f"Invalid number value '{_short(raw)}'") from None
 
 
 def _parse_int(raw: str) -> int:
     if not _INTEGER.match(raw):
-        raise BadRequest(f"Invalid integer value '{_short(raw)}'")
+        raise _error(ErrorCode.INVALID_FILTER_VALUE, f"Invalid integer value '{_short(raw)}'")
     return int(raw)
 
 
@@ -483,7 +549,9 @@ def _parse_bool(raw: str) -> bool:
         return True
     if lowered == "false":
         return False
-    raise BadRequest(f"Invalid boolean value '{_short(raw)}'", "Use 'true' or 'false'.")
+    raise _error(
+        ErrorCode.INVALID_FILTER_VALUE, f"Invalid boolean value '{_short(raw)}'", "Use 'true' or 'false'."
+    )
 
 
 def convert_value(kind: Kind, raw: str) -> Any:
@@ -531,7 +599,7 @@ def _json_alternatives(kind: Kind, raw: str) -> list[str]:
 def _hot_value(kind: Kind, python_type: type | None, raw: str) -> Any:
     value = convert_value(kind, raw)
     if kind == "int" and abs(value) > _MAX_BIGINT:
-        raise BadRequest(f"Integer value '{_short(raw)}' is out of range")
+        raise _error(ErrorCode.INVALID_FILTER_VALUE, f"Integer value '{_short(raw)}' is out of range")
     if kind == "decimal" and python_type is float:
         return float(value)
     if kind == "any":
@@ -592,6 +660,7 @@ class QueryCompiler:
         self.max_limit = max_limit
         self.default_order = list(default_order)
         self._paths: dict[str, AttributePath | None] = {}
+        self._fields: dict[str, str | None] = {}  # fields= names -> wire paths (None: unknown)
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -607,11 +676,11 @@ class QueryCompiler:
                 fields = (fields or set()) | self._parse_fields(value)
             elif name == "offset":
                 if offset is not None:
-                    raise BadRequest("Parameter 'offset' is repeated")
+                    raise _error(ErrorCode.INVALID_QUERY, "Parameter 'offset' is repeated")
                 offset = self._parse_offset(value)
             elif name == "limit":
                 if limit is not None:
-                    raise BadRequest("Parameter 'limit' is repeated")
+                    raise _error(ErrorCode.INVALID_QUERY, "Parameter 'limit' is repeated")
                 limit = self._parse_limit(value)
             elif name == "sort":
                 sort_specs.extend(self._split_sort(value))
@@ -629,9 +698,12 @@ class QueryCompiler:
 
     def resolve(self, dotted: str) -> AttributePath | None:
         """The model path for ``dotted`` (cached); ``None`` if the model does not declare it."""
-        if dotted not in self._paths:
-            self._paths[dotted] = resolve_path(self.model, dotted)
-        return self._paths[dotted]
+        if dotted in self._paths:
+            return self._paths[dotted]
+        path = resolve_path(self.model, dotted)
+        if len(self._paths) < _MAX_CACHED:  # names come from clients: bounded
+            self._paths[dotted] = path
+        return path
 
     def _is_scalar(self, dotted: str) -> bool:
         try:
@@ -641,30 +713,52 @@ class QueryCompiler:
 
     # -- reserved parameters ---------------------------------------------------------------------
 
-    @staticmethod
-    def _parse_fields(value: str) -> set[str]:
+    def _parse_fields(self, value: str) -> set[str]:
+        """The attributes ``fields`` names, as wire paths (``productOrderItem.productOffering.id``).
+        Each must be declared by the model (objects and arrays too); an unknown one is a 400."""
         parts = [part.strip() for part in value.split(",")]
+        names: set[str] = set()
         for part in parts:
-            if part and not _FIELD_NAME.match(part):
-                raise BadRequest(
-                    f"Invalid fields '{_short(value)}'", "fields lists attribute names, e.g. fields=id,state"
+            if not part:
+                continue
+            if not _FIELD_NAME.match(part):
+                raise _error(
+                    ErrorCode.INVALID_QUERY,
+                    f"Invalid fields '{_short(value)}'",
+                    "fields lists attribute names, e.g. fields=id,state",
                 )
-        names = {part.split(".", 1)[0] for part in parts}
-        names.discard("")
+            if part in self._fields:
+                resolved = self._fields[part]
+            else:
+                resolved = resolve_field(self.model, part)
+                if len(self._fields) < _MAX_CACHED:  # names come from clients: bounded
+                    self._fields[part] = resolved
+            if resolved is None:
+                raise _error(
+                    ErrorCode.UNKNOWN_ATTRIBUTE,
+                    f"Unknown attribute '{_short(part)}' in fields",
+                    f"{self.model.__name__} has no attribute '{_short(part)}'",
+                )
+            names.add(resolved)
         if not names:
-            raise BadRequest("Parameter 'fields' is empty")
+            raise _error(ErrorCode.INVALID_QUERY, "Parameter 'fields' is empty")
         return names
 
     @staticmethod
     def _parse_offset(value: str) -> int:
         if not _DIGITS.match(value):
-            raise BadRequest(f"Invalid offset '{_short(value)}'", "offset must be an integer >= 0.")
+            raise _error(
+                ErrorCode.INVALID_QUERY,
+                f"Invalid offset '{_short(value)}'",
+                "offset must be an integer >= 0.",
+            )
         return int(value)
 
     def _parse_limit(self, value: str) -> int:
         number = int(value) if _DIGITS.match(value) else 0
         if not 1 <= number <= self.max_limit:
-            raise BadRequest(
+            raise _error(
+                ErrorCode.INVALID_QUERY,
                 f"Invalid limit '{_short(value)}'",
                 f"limit must be an integer between 1 and {self.max_limit}.",
             )
@@ -674,7 +768,7 @@ class QueryCompiler:
     def _split_sort(value: str) -> list[str]:
         specs = [part.strip() for part in value.split(",")]
         if not all(specs):
-            raise BadRequest(f"Invalid sort '{_short(value)}'")
+            raise _error(ErrorCode.INVALID_QUERY, f"Invalid sort '{_short(value)}'")
         return specs
 
     # -- filters ---------------------------------------------------------------------------------
@@ -689,15 +783,17 @@ class QueryCompiler:
         elif match := _BRACKET_OP.match(attr):  # attr[gt]=v
             attr, op = match["attr"], match["op"]
             if op not in OPERATORS:
-                raise BadRequest(f"Unknown filter operator '{_short(op)}' in '{_short(name)}'")
+                raise _error(
+                    ErrorCode.INVALID_QUERY, f"Unknown filter operator '{_short(op)}' in '{_short(name)}'"
+                )
         elif "." in attr:  # attr.gt=v
             head, last = attr.rsplit(".", 1)
             if last in OPERATORS:
                 attr, op = head, last
         if not attr:
-            raise BadRequest(f"Invalid filter parameter '{_short(name)}'")
+            raise _error(ErrorCode.INVALID_QUERY, f"Invalid filter parameter '{_short(name)}'")
         if value == "":
-            raise BadRequest(f"Empty value for filter '{_short(attr)}'")
+            raise _error(ErrorCode.INVALID_QUERY, f"Empty value for filter '{_short(attr)}'")
         _check_text(name)
         _check_text(value)
         return _Filter(attr, op, value)
@@ -705,19 +801,26 @@ class QueryCompiler:
     def compile_filter(self, flt: _Filter) -> ColumnElement[bool]:
         raws = flt.raw.split(",")
         if any(raw == "" for raw in raws):
-            raise BadRequest(f"Empty value in filter '{_short(flt.name)}'")
+            raise _error(ErrorCode.INVALID_QUERY, f"Empty value in filter '{_short(flt.name)}'")
         if len(raws) > MAX_OR_VALUES:
-            raise BadRequest(f"Too many values in filter '{_short(flt.name)}' (at most {MAX_OR_VALUES})")
+            raise _error(
+                ErrorCode.INVALID_QUERY,
+                f"Too many values in filter '{_short(flt.name)}' (at most {MAX_OR_VALUES})",
+            )
         path = self.resolve(flt.name)
         hot = self.hot.get(path.dotted if path is not None else flt.name)
         if path is None and hot is None:
             head, _, last = flt.name.rpartition(".")
             if head and flt.op == "eq" and self._is_scalar(head):
-                raise BadRequest(
+                raise _error(
+                    ErrorCode.INVALID_QUERY,
                     f"Unknown filter operator '{_short(last)}'",
                     f"Use one of {', '.join(sorted(OPERATORS))}.",
                 )
-            raise BadRequest(f"Unknown filter attribute '{_short(flt.name)}'")
+            raise _error(ErrorCode.UNKNOWN_ATTRIBUTE, f"Unknown filter attribute '{_short(flt.name)}'")
+        if path is not None:
+            for raw in raws:
+                check_choice(flt.name, path.choices, raw)
         if hot is not None:
             if hot.python_type is not None:
                 kind = _kind_of_python_type(hot.python_type)
@@ -726,7 +829,9 @@ class QueryCompiler:
             return self._hot_filter(hot, kind, flt.op, raws)
         assert path is not None
         if path.kind == "bool" and flt.op not in ("eq", "ne"):
-            raise BadRequest(f"Operator '{flt.op}' does not apply to boolean '{_short(flt.name)}'")
+            raise _error(
+                ErrorCode.INVALID_QUERY, f"Operator '{flt.op}' does not apply to boolean '{_short(flt.name)}'"
+            )
         if path.kind == "datetime":
             return self._datetime_filter(path, flt.op, raws)
         if flt.op in ("eq", "ne"):
@@ -800,14 +905,14 @@ class QueryCompiler:
         descending = spec.startswith("-")
         name = spec[1:] if spec[:1] in ("-", "+") else spec
         if not name:
-            raise BadRequest(f"Invalid sort '{_short(spec)}'")
+            raise _error(ErrorCode.INVALID_QUERY, f"Invalid sort '{_short(spec)}'")
         path = self.resolve(name)
         hot = self.hot.get(path.dotted if path is not None else name)
         expr: ColumnElement[Any]
         if hot is not None and not hot.many:
             expr = hot.column
         elif path is None:
-            raise BadRequest(f"Unknown sort attribute '{_short(name)}'")
+            raise _error(ErrorCode.UNKNOWN_ATTRIBUTE, f"Unknown sort attribute '{_short(name)}'")
         else:
             text_path = bindparam(None, path.text_path(), type_=ARRAY(Text), unique=True)
             as_text = self.doc.op("#>>", return_type=Text)(text_path)
@@ -823,18 +928,100 @@ class QueryCompiler:
         return expr.desc().nulls_last() if descending else expr.asc().nulls_last()
 
 
+_Selection = dict[str, "_Selection | None"]  # attribute -> what to keep of it (None: all of it)
+
+
+def _selection(fields: Iterable[str], always: Iterable[str]) -> _Selection:
+    tree: _Selection = dict.fromkeys(always)
+    for dotted in fields:
+        node: _Selection | None = tree
+        parts = dotted.split(".")
+        for index, part in enumerate(parts):
+            assert node is not None
+            last = index == len(parts) - 1
+            if part in node and node[part] is None:
+                break  # the whole attribute is kept already
+            if last:
+                node[part] = None
+            else:
+                node = node.setdefault(part, {})
+    return tree
+
+
+def _select(value: Any, keep: _Selection | None) -> Any:
+    if keep is None:
+        return value
+    if isinstance(value, list):
+        return [_select(item, keep) for item in value]
+    if isinstance(value, dict):
+        return {key: _select(item, keep[key]) for key, item in value.items() if key in keep}
+    return value  # a scalar where the model has an object: nothing below it to select
+
+
 def select_fields(
     doc: dict[str, Any],
     fields: frozenset[str] | None,
     *,
     always: tuple[str, ...] = ("id", "href"),
 ) -> dict[str, Any]:
-    """Keep the top-level attributes named in ``fields`` (plus ``always``); all if ``None``.
+    """Keep the attributes named in ``fields`` (plus the top-level ``always``); all if ``None``.
 
-    Dotted names keep their top-level attribute. Key order follows ``doc``. TMF621 wants exactly
+    TMF630 attribute selection: a dotted name keeps only that sub-attribute, through arrays, so
+    ``productOrderItem.productOffering.id`` leaves each item with just ``{"productOffering":
+    {"id": ...}}``. Naming an object keeps all of it. Key order follows ``doc``. TMF621 wants exactly
     the selected attributes: pass ``always=()``.
     """
     if fields is None:
         return doc
-    wanted = {name.split(".", 1)[0] for name in fields} | set(always)
-    return {key: value for key, value in doc.items() if key in wanted}
+    selected: dict[str, Any] = _select(doc, _selection(fields, always))
+    return selected
+
+
+# --------------------------------------------------------------------------------------------
+# Event-subscription (hub) queries
+# --------------------------------------------------------------------------------------------
+
+EVENT_TYPE = "eventType"
+
+
+def check_event_query(
+    clauses: Iterable[tuple[str, Sequence[str]]],
+    compilers: Mapping[str, QueryCompiler],
+    event_types: Collection[str],
+) -> None:
+    """Check the clauses of a TMF630 hub query against the service's resources, as a list query is.
+
+    A clause is ``(attribute, values)``; values are alternatives (``eventType=A,B``). ``eventType``
+    must name events of ``event_types``; ``event.<resource>.<path>`` must name a scalar attribute of
+    the resource whose compiler is ``compilers[<resource>]`` (keyed by the name the event payload
+    uses, e.g. ``productOrder``), and each value must fit its type and enum. Anything else is a
+    400: the subscription would never fire, or fire on everything.
+    """
+    for name, values in clauses:
+        _check_text(name)
+        for value in values:
+            _check_text(value)
+        if name == EVENT_TYPE:
+            for value in values:
+                check_choice(EVENT_TYPE, frozenset(event_types), value)
+            continue
+        head, _, rest = name.partition(".")
+        resource, _, dotted = rest.partition(".")
+        compiler = compilers.get(resource) if head == "event" else None
+        if compiler is None or not dotted:
+            raise _error(
+                ErrorCode.UNKNOWN_ATTRIBUTE,
+                f"Unknown attribute '{_short(name)}' in hub query",
+                f"A hub query filters on {EVENT_TYPE} and on event.<resource>.<attribute> with <resource> "
+                f"one of {', '.join(sorted(compilers)) or 'none'}, e.g. event.{next(iter(sorted(compilers)), 'x')}.id",
+            )
+        path = compiler.resolve(dotted)
+        if path is None:
+            raise _error(
+                ErrorCode.UNKNOWN_ATTRIBUTE,
+                f"Unknown attribute '{_short(name)}' in hub query",
+                f"{compiler.model.__name__} has no attribute '{_short(dotted)}'",
+            )
+        for value in values:
+            check_choice(name, path.choices, value)
+            convert_value(path.kind, value)

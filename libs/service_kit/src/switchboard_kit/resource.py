@@ -39,7 +39,7 @@ from . import events as kit_events
 from . import idempotency, openapi
 from .bodies import input_document, parse_body
 from .conditional import check_if_match, etag, not_modified
-from .errors import BadRequest, NotFound
+from .errors import BadRequest, NotFound, invalid_body
 from .ids import new_id
 from .patch import apply_patch
 from .query import HotColumn, QueryCompiler, select_fields
@@ -180,10 +180,6 @@ def list_response(
     )
 
 
-def _validation_message(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
-
-
 class _Served:
     """The handlers of one resource in one running service."""
 
@@ -285,7 +281,7 @@ class _Served:
             try:
                 patched = input_document(resource.model.model_validate(patched))
             except ValidationError as exc:
-                raise BadRequest(f"Invalid {resource.title}", _validation_message(exc)) from exc
+                raise invalid_body(exc) from exc  # what a POST answers for the same fault
             change = await resource.on_patch(uow, stored, patched)
             if change is None or change.doc == stored.doc:
                 return json_response(stored.doc, headers={"ETag": etag(stored.version)})

@@ -39,3 +39,29 @@ class TestHub:
         response = await client.post(HUB, content=content, headers={"Content-Type": "application/json"})
         assert response.status_code == 400, response.text
         assert response.json()["@type"] == "Error"
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("bogus=1", "unknownAttribute"),
+        ("eventType=NoSuchEvent", "invalidFilterValue"),
+        ("event.productOrder.state=nonsense", "invalidFilterValue"),
+        ("event.productOrder.colour=red", "unknownAttribute"),
+    ],
+)
+async def test_a_query_that_can_never_match_is_400_and_stores_nothing(
+    client: httpx.AsyncClient, query: str, code: str
+) -> None:
+    """A subscription query is checked by the list-query compiler: it never silently never fires."""
+    response = await client.post(HUB, json={"callback": "http://listener.example/", "query": query})
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == code
+    listed = await client.post(
+        HUB,
+        json={
+            "callback": "http://listener.example/",
+            "query": "eventType=ProductOrderStateChangeEvent&event.productOrder.state=completed",
+        },
+    )
+    assert listed.status_code == 201

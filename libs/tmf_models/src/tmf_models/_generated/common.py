@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import Field, StrictFloat, StrictStr
-from tmf_models._base import AwareDatetime, TMFModel
+from tmf_models._base import AnyUri, AwareDatetime, TMFModel
 
 
 class Characteristic(TMFModel):
@@ -32,7 +32,7 @@ class Characteristic(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -69,7 +69,7 @@ class EntityRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -118,7 +118,7 @@ class Error(TMFModel):
         StrictStr | None, Field(description="HTTP Error code extension")
     ] = None
     reference_error: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="referenceError",
             description="URI of documentation describing the error.",
@@ -132,7 +132,7 @@ class Error(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -208,7 +208,7 @@ class Note(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -259,7 +259,7 @@ class RelatedParty(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",

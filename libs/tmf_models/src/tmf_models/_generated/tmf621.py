@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Annotated
 
 from pydantic import Field, StrictStr
-from tmf_models._base import AwareDatetime, TMFModel
+from tmf_models._base import AnyUri, AwareDatetime, TMFModel
 from tmf_models._generated.common import Quantity, RelatedParty, TimePeriod
 from tmf_models._generated.common import EntityRef, Error, EventSubscription, EventSubscriptionInput
 
@@ -75,7 +75,7 @@ class Attachment(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -118,7 +118,7 @@ class AttachmentRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -202,7 +202,7 @@ class AttachmentRefOrValue(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -244,7 +244,7 @@ class ChannelRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -288,7 +288,7 @@ class Note(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -326,7 +326,7 @@ class RelatedEntity(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -372,7 +372,7 @@ class StatusChange(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -536,7 +536,7 @@ class TroubleTicket(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -759,7 +759,7 @@ class TroubleTicket_Create(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -987,7 +987,7 @@ class TroubleTicketRelationship(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -1254,7 +1254,7 @@ class TroubleTicket_Update(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Annotated
 
 from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
-from tmf_models._base import AwareDatetime, TMFModel
+from tmf_models._base import AnyUri, AwareDatetime, TMFModel
 from tmf_models._generated.common import (
     Characteristic,
     Money,
@@ -46,7 +46,7 @@ class AgreementItemRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -88,7 +88,7 @@ class AgreementRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -135,7 +135,7 @@ class AppointmentRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -179,7 +179,7 @@ class BillingAccountRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -248,7 +248,7 @@ class CancelOrder(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -311,7 +311,7 @@ class CancelProductOrder(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -354,7 +354,7 @@ class CancelProductOrder_Create(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -580,7 +580,7 @@ class OrderItemRelationship(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -657,7 +657,7 @@ class OrderPrice(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -694,7 +694,7 @@ class OrderTerm(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -731,7 +731,7 @@ class PaymentRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -778,7 +778,7 @@ class Place(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -815,7 +815,7 @@ class PlaceRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -871,7 +871,7 @@ class Price(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -940,7 +940,7 @@ class PriceAlteration(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -1064,7 +1064,7 @@ class Product(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -1101,7 +1101,7 @@ class ProductOfferingPriceRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -1167,7 +1167,7 @@ class ProductOfferingQualificationItemRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -1211,7 +1211,7 @@ class ProductOfferingQualificationRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -1255,7 +1255,7 @@ class ProductOfferingRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -1400,7 +1400,7 @@ class ProductOrder(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -1573,7 +1573,7 @@ class ProductOrder_Create(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -1827,7 +1827,7 @@ class ProductOrderItem(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -1881,7 +1881,7 @@ class ProductOrderRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -2095,7 +2095,7 @@ class ProductOrder_Update(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -2158,7 +2158,7 @@ class ProductPrice(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -2191,7 +2191,7 @@ class ProductRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -2322,7 +2322,7 @@ class ProductRefOrValue(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -2365,7 +2365,7 @@ class ProductRelationship(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -2412,7 +2412,7 @@ class ProductSpecificationRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -2475,7 +2475,7 @@ class ProductTerm(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -2522,7 +2522,7 @@ class QuoteItemRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -2566,7 +2566,7 @@ class QuoteRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -2611,7 +2611,7 @@ class RelatedChannel(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -2659,7 +2659,7 @@ class RelatedPlaceRefOrValue(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -2722,7 +2722,7 @@ class RelatedProductOrderItem(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -2766,7 +2766,7 @@ class ResourceRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -2810,7 +2810,7 @@ class ServiceRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Annotated
 
 from pydantic import Field, StrictBool, StrictStr
-from tmf_models._base import AwareDatetime, TMFModel
+from tmf_models._base import AnyUri, AwareDatetime, TMFModel
 from tmf_models._generated.common import EntityRef, Money, RelatedParty, TimePeriod
 from tmf_models._generated.common import Error, EventSubscription, EventSubscriptionInput
 
@@ -34,7 +34,7 @@ class AccountRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -76,7 +76,7 @@ class ChannelRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -164,7 +164,7 @@ class Payment(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -287,7 +287,7 @@ class Payment_Create(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -443,7 +443,7 @@ class PaymentItem(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -509,7 +509,7 @@ class PaymentMethod(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -546,7 +546,7 @@ class PaymentMethodRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -619,7 +619,7 @@ class PaymentMethodRefOrValue(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -663,7 +663,7 @@ class PaymentRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -822,7 +822,7 @@ class Refund(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -949,7 +949,7 @@ class Refund_Create(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",

@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import Field, StrictBool, StrictFloat, StrictStr
-from tmf_models._base import AwareDatetime, TMFModel
+from tmf_models._base import AnyUri, AwareDatetime, TMFModel
 from tmf_models._generated.common import Money, Quantity, TimePeriod
 from tmf_models._generated.common import Characteristic, EntityRef, Error, EventSubscription, EventSubscriptionInput
 
@@ -38,7 +38,7 @@ class AccountBalance(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -75,7 +75,7 @@ class AppliedBillingRateCharacteristic(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -116,7 +116,7 @@ class AppliedBillingTaxRate(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -205,7 +205,7 @@ class AppliedCustomerBillingRate(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -235,7 +235,7 @@ class AppliedPayment(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -312,7 +312,7 @@ class Attachment(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -355,7 +355,7 @@ class AttachmentRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -439,7 +439,7 @@ class AttachmentRefOrValue(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -479,7 +479,7 @@ class BillRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -522,7 +522,7 @@ class BillingAccountRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -635,7 +635,7 @@ class CustomerBill(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -758,7 +758,7 @@ class CustomerBillOnDemand(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -812,7 +812,7 @@ class CustomerBillOnDemand_Create(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -1028,7 +1028,7 @@ class CustomerBill_Update(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -1064,7 +1064,7 @@ class FinancialAccountRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -1106,7 +1106,7 @@ class PaymentMethodRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -1150,7 +1150,7 @@ class PaymentRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -1190,7 +1190,7 @@ class ProductRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -1232,7 +1232,7 @@ class Reference(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -1280,7 +1280,7 @@ class RelatedPartyRef(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
@@ -1345,7 +1345,7 @@ class TaxItem(TMFModel):
         ),
     ] = None
     schema_location: Annotated[
-        StrictStr | None,
+        AnyUri | None,
         Field(
             alias="@schemaLocation",
             description="A URI to a JSON-Schema file that defines additional attributes and relationships",
