@@ -36,7 +36,7 @@ from .states import (
     order_item_states,
     start,
 )
-from .validation import MAX_INDEXED_TEXT_LENGTH, apply_rejection, validate_order
+from .validation import MAX_INDEXED_TEXT_LENGTH, apply_rejection, require_customer, validate_order
 
 # Names other modules of the service import from here.
 __all__ = [
@@ -84,7 +84,9 @@ def capture(doc: dict[str, Any], catalog: Catalog, *, date: str) -> Change:
     """A new order, validated against ``catalog``: priced and moved acknowledged -> inProgress, or
     rejected with one note per problem (stamped ``date``). ``doc`` is the caller's own; it may be changed.
 
+    Raises ``CustomerRequired`` (400) when the order names no customer: such an order is not stored.
     """
+    require_customer(doc)
     problems = validate_order(doc, catalog)
     if problems:
         rejected = apply_rejection(doc, problems, date=date)
@@ -111,11 +113,13 @@ def update(current: Mapping[str, Any], patched: dict[str, Any], catalog: Catalog
 
     Items may change only while the order is held or pending, and are then validated and priced again;
     item states stay the server's. The order state may change only as ``CLIENT_ORDER_TRANSITIONS``
-    allows; moving to ``inProgress`` retries held and pending items.
+    allows; moving to ``inProgress`` retries held and pending items. An order keeps a customer.
     """
     if "state" not in patched:
         raise BadRequest("Invalid state", "state cannot be removed from an order")
     old_state = OrderState(current["state"])
+    if patched.get("relatedParty") != current.get("relatedParty"):
+        require_customer(patched)
     if _items_without_server_fields(patched) != _items_without_server_fields(current):
         if old_state not in EDITABLE_ITEM_STATES:
             raise Conflict(

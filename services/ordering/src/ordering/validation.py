@@ -13,17 +13,20 @@ rejected order carries:
   ``[order]`` and ends with the problem code and the JSON path at fault.
 
 ``problems_to_notes`` builds the notes; ``apply_rejection`` builds the whole
-rejected order.
+rejected order. One problem is not a rejection but a 400: an order that names no
+customer (``require_customer``) is refused and not stored.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
+
+from switchboard_kit.errors import BadRequest
 
 from .catalog import Catalog, CharacteristicSpec, ProductOffering
 from .documents import ItemAction, as_list, copy_document, objects, ref_id
@@ -97,6 +100,28 @@ class Problem:
     message: str
     item_id: str | None = None
     field: str | None = None
+
+
+class CustomerRequired(BadRequest):
+    """An order that names no customer (HTTP 400): nothing can be done with it, so it is not stored."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__("Customer required", "; ".join(f"{p.field}: {p.message}" for p in problems))
+        self.problems = list(problems)
+
+
+def require_customer(order: Mapping[str, Any]) -> None:
+    """Raise ``CustomerRequired`` unless ``order`` names its customer: a ``relatedParty`` with role
+    ``customer`` (or, without a role, a person or an organisation) and an id.
+
+    Every other problem leaves a stored, ``rejected`` order whose notes list them; this one does not,
+    because a client (and the TMF622 conformance kit) expects every listed order to have a customer.
+    """
+    problems: list[Problem] = []
+    _check_customer(order, None, problems)
+    missing = [p for p in problems if p.code == ProblemCode.MISSING_CUSTOMER]
+    if missing:
+        raise CustomerRequired(missing)
 
 
 def validate_order(

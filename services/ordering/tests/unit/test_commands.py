@@ -20,6 +20,7 @@ from ordering.domain import (
 from ordering.provisioning import ProvisioningResult
 from ordering.samples import broadband_order
 from ordering.states import ClientTransitionRefused, InvalidTransition
+from ordering.validation import CustomerRequired
 from switchboard_kit.errors import BadRequest, Conflict
 
 NOW = "2026-12-02T12:00:00.000Z"
@@ -87,6 +88,28 @@ class TestCapture:
         assert kinds(change) == ["ProductOrderCreateEvent"]
         assert any("invalidPostcode" in note["text"] and note["date"] == NOW for note in change.doc["note"])
 
+    @pytest.mark.parametrize(
+        "parties",
+        [
+            [],
+            [{"id": "SHOP-9", "role": "seller", "@referredType": "Organization"}],
+            [{"id": "", "role": "customer"}],
+        ],
+    )
+    def test_an_order_naming_no_customer_is_refused(self, catalog: Catalog, parties: list[Any]) -> None:
+        body = broadband_order()
+        body["relatedParty"] = parties
+
+        with pytest.raises(CustomerRequired) as refused:
+            capture(body, catalog, date=NOW)
+        assert refused.value.status == 400
+
+    def test_a_person_without_a_role_is_the_customer(self, catalog: Catalog) -> None:
+        body = broadband_order()
+        body["relatedParty"] = [{"id": "456-dd-df45", "@referredType": "Individual"}]
+
+        assert capture(body, catalog, date=NOW).doc["state"] == "inProgress"
+
 
 class TestUpdate:
     def test_resuming_a_held_order_retries_its_held_and_pending_items(self, catalog: Catalog) -> None:
@@ -119,6 +142,12 @@ class TestUpdate:
         current = captured(catalog)
 
         assert update(current, copy_document(current), catalog).events == []
+
+    def test_the_customer_cannot_be_removed(self, catalog: Catalog) -> None:
+        current = captured(catalog)
+
+        with pytest.raises(CustomerRequired):
+            update(current, copy_document(current) | {"relatedParty": []}, catalog)
 
     def test_a_client_cannot_complete_an_order(self, catalog: Catalog) -> None:
         current = captured(catalog)
