@@ -2,7 +2,7 @@
 
 The data lives in a versioned file, ``catalog/catalog.json``, shipped inside the
 package. ``Catalog.load()`` reads it once; after that every lookup is pure, so
-``validation`` and ``pricing`` can take a ``Catalog`` without doing I/O itself.
+``validation`` and ``pricing`` can take a ``Catalog`` without doing I/O themselves.
 
 Amounts are parsed as ``Decimal`` (never ``float``) so that prices multiply and
 add up exactly.
