@@ -1,8 +1,8 @@
 """The ordering commands: every change to an order's or a cancellation request's state happens here.
 
 Each command takes a document (and what the command needs: a catalogue, a client's patch, provisioning
-results) and returns a ``Change``: the new document and the events to emit, each with the document as
-it was when the event happened (cosmicpython's aggregates collect their events the same way). Nothing
+results) and returns a ``CommandResult``: the new document and the events to emit, each with the
+document as it was when the event happened (cosmicpython's aggregates collect their events the same way). Nothing
 here does I/O: ``service.py`` loads the documents, calls a command and stores what it returns.
 
 The rules the commands apply live beside them: states and their transition tables in ``states``,
@@ -42,7 +42,7 @@ from .validation import MAX_INDEXED_TEXT_LENGTH, apply_rejection, require_custom
 __all__ = [
     "MAX_INDEXED_TEXT_LENGTH",
     "CancelState",
-    "Change",
+    "CommandResult",
     "ItemState",
     "OrderState",
     "advance_cancellation",
@@ -61,7 +61,7 @@ FULFILMENT_NOTE_AUTHOR = "Switchboard fulfilment"
 
 
 @dataclass(frozen=True)
-class Change:
+class CommandResult:
     """A command's result: the new document and its events as ``(eventType, document then)``, in order."""
 
     doc: dict[str, Any]
@@ -80,7 +80,7 @@ def _state_change(order: dict[str, Any]) -> list[Event]:
 # ---------------------------------------------------------------------- capture
 
 
-def capture(doc: dict[str, Any], catalog: Catalog, *, date: str) -> Change:
+def capture(doc: dict[str, Any], catalog: Catalog, *, date: str) -> CommandResult:
     """A new order, validated against ``catalog``: priced and moved acknowledged -> inProgress, or
     rejected with one note per problem (stamped ``date``). ``doc`` is the caller's own; it may be changed.
 
@@ -90,7 +90,7 @@ def capture(doc: dict[str, Any], catalog: Catalog, *, date: str) -> Change:
     problems = validate_order(doc, catalog)
     if problems:
         rejected = apply_rejection(doc, problems, date=date)
-        return Change(rejected, [("ProductOrderCreateEvent", rejected)])
+        return CommandResult(rejected, [("ProductOrderCreateEvent", rejected)])
     price_order(doc, catalog, in_place=True)
     start(doc, OrderState.ACKNOWLEDGED)
     items = objects(doc.get("productOrderItem"))
@@ -101,13 +101,15 @@ def capture(doc: dict[str, Any], catalog: Catalog, *, date: str) -> Change:
     acknowledged = {**doc, "productOrderItem": [{**item} for item in items]}
     move(doc, OrderState.IN_PROGRESS)
     move_items(doc, ItemState.IN_PROGRESS)
-    return Change(doc, [("ProductOrderCreateEvent", acknowledged), ("ProductOrderStateChangeEvent", doc)])
+    return CommandResult(
+        doc, [("ProductOrderCreateEvent", acknowledged), ("ProductOrderStateChangeEvent", doc)]
+    )
 
 
 # ------------------------------------------------------------------ client PATCH
 
 
-def update(current: Mapping[str, Any], patched: dict[str, Any], catalog: Catalog) -> Change:
+def update(current: Mapping[str, Any], patched: dict[str, Any], catalog: Catalog) -> CommandResult:
     """A client's change to an order: ``patched`` is ``current`` with the client's patch applied (a valid
     ``ProductOrder`` whose server-owned attributes are unchanged); it becomes the new order.
 
@@ -145,7 +147,7 @@ def update(current: Mapping[str, Any], patched: dict[str, Any], catalog: Catalog
         changes += _state_change(patched)
     if _without_state(patched) != _without_state(current):
         changes.append(("ProductOrderAttributeValueChangeEvent", patched))
-    return Change(patched, changes)
+    return CommandResult(patched, changes)
 
 
 def _without_state(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -162,7 +164,9 @@ def _items_without_server_fields(order: Mapping[str, Any]) -> list[dict[str, Any
 # ------------------------------------------------------------------ cancellation
 
 
-def start_cancellation(request: dict[str, Any], order: Mapping[str, Any]) -> tuple[Change, Change | None]:
+def start_cancellation(
+    request: dict[str, Any], order: Mapping[str, Any]
+) -> tuple[CommandResult, CommandResult | None]:
     """A new ``cancelProductOrder`` for ``order``: the request's change, and the order's (None when the
     order cannot be cancelled: the request then ends ``terminatedWithError`` with its reason).
 
@@ -174,27 +178,27 @@ def start_cancellation(request: dict[str, Any], order: Mapping[str, Any]) -> tup
     if reason is not None:
         move(request, CancelState.TERMINATED_WITH_ERROR)
         request["stateReason"] = reason
-        return Change(request, [("CancelProductOrderCreateEvent", request)]), None
+        return CommandResult(request, [("CancelProductOrderCreateEvent", request)]), None
     acknowledged = dict(request)
     move(request, CancelState.IN_PROGRESS)
     cancelling = copy_document(order)
     move(cancelling, OrderState.ASSESSING_CANCELLATION)
     move_items(cancelling, ItemState.ASSESSING_CANCELLATION)
     return (
-        Change(
+        CommandResult(
             request,
             [
                 ("CancelProductOrderCreateEvent", acknowledged),
                 ("CancelProductOrderStateChangeEvent", request),
             ],
         ),
-        Change(cancelling, _state_change(cancelling)),
+        CommandResult(cancelling, _state_change(cancelling)),
     )
 
 
 def advance_cancellation(
     request: Mapping[str, Any], order: Mapping[str, Any] | None, *, now: str
-) -> tuple[Change, Change | None]:
+) -> tuple[CommandResult, CommandResult | None]:
     """One step of an accepted cancellation: the order goes assessingCancellation -> pendingCancellation,
     then -> cancelled with the request ``done``. The request ends ``terminatedWithError`` if the order is
     gone or has left the cancellation. Returns the request's change and the order's (None if unchanged).
@@ -207,7 +211,7 @@ def advance_cancellation(
         pending = copy_document(order)
         move(pending, OrderState.PENDING_CANCELLATION)
         move_items(pending, ItemState.PENDING_CANCELLATION)
-        return Change(cancel), Change(pending, _state_change(pending))
+        return CommandResult(cancel), CommandResult(pending, _state_change(pending))
     if state == OrderState.PENDING_CANCELLATION:
         cancelled = copy_document(order)
         move(cancelled, OrderState.CANCELLED)
@@ -217,16 +221,16 @@ def advance_cancellation(
             cancelled["cancellationReason"] = cancel["cancellationReason"]
         move(cancel, CancelState.DONE)
         cancel["effectiveCancellationDate"] = now
-        return Change(cancel, [("CancelProductOrderStateChangeEvent", cancel)]), Change(
+        return CommandResult(cancel, [("CancelProductOrderStateChangeEvent", cancel)]), CommandResult(
             cancelled, _state_change(cancelled)
         )
     return _terminate(cancel, f"Order moved to {state} during the cancellation"), None
 
 
-def _terminate(cancel: dict[str, Any], reason: str) -> Change:
+def _terminate(cancel: dict[str, Any], reason: str) -> CommandResult:
     move(cancel, CancelState.TERMINATED_WITH_ERROR)
     cancel["stateReason"] = reason
-    return Change(cancel, [("CancelProductOrderStateChangeEvent", cancel)])
+    return CommandResult(cancel, [("CancelProductOrderStateChangeEvent", cancel)])
 
 
 # -------------------------------------------------------------------- fulfilment
@@ -245,7 +249,7 @@ def to_provision(order: Mapping[str, Any]) -> list[int]:
     ]
 
 
-def fulfil(order: Mapping[str, Any], results: Mapping[int, ProvisioningResult], *, now: str) -> Change:
+def fulfil(order: Mapping[str, Any], results: Mapping[int, ProvisioningResult], *, now: str) -> CommandResult:
     """The order after provisioning: each item at an index of ``results`` (see ``to_provision``) moves to
     its outcome, with a note for each reason given, and the order to the state its items imply
     (``derive_order_state``), stamped ``completionDate`` ``now`` when that is final. An order that is not
@@ -253,7 +257,7 @@ def fulfil(order: Mapping[str, Any], results: Mapping[int, ProvisioningResult], 
     """
     fulfilled = copy_document(order)
     if OrderState(fulfilled["state"]) != OrderState.IN_PROGRESS:
-        return Change(fulfilled)
+        return CommandResult(fulfilled)
     items = objects(fulfilled.get("productOrderItem"))
     notes = []
     for index, result in results.items():
@@ -276,5 +280,5 @@ def fulfil(order: Mapping[str, Any], results: Mapping[int, ProvisioningResult], 
     if new_state in TERMINAL_ORDER_STATES:
         fulfilled["completionDate"] = now
     if not move(fulfilled, new_state):
-        return Change(fulfilled)
-    return Change(fulfilled, _state_change(fulfilled))
+        return CommandResult(fulfilled)
+    return CommandResult(fulfilled, _state_change(fulfilled))

@@ -9,7 +9,7 @@ import pytest
 from ordering.catalog import Catalog
 from ordering.documents import copy_document
 from ordering.domain import (
-    Change,
+    CommandResult,
     advance_cancellation,
     capture,
     fulfil,
@@ -45,7 +45,7 @@ def in_state(order: dict[str, Any], state: str, *item_states: str) -> dict[str, 
     return doc
 
 
-def kinds(change: Change) -> list[str]:
+def kinds(change: CommandResult) -> list[str]:
     return [event_type for event_type, _ in change.events]
 
 
