@@ -131,8 +131,9 @@ def _with_customer(context: schemathesis.HookContext, body: Any) -> Any:
         or not operation.path.endswith("/productOrder")
     ):
         return body
-    if isinstance(body, dict) and isinstance(body.get("relatedParty", []), list):
-        return {**body, "relatedParty": [*body.get("relatedParty", []), CUSTOMER]}
+    parties = body.get("relatedParty") if isinstance(body, dict) else ()
+    if parties is None or isinstance(parties, list):  # null reads as absent
+        return {**body, "relatedParty": [*(parties or []), CUSTOMER]}
     return body
 
 
