@@ -2,7 +2,7 @@
 
 The data lives in a versioned file, ``catalog/catalog.json``, shipped inside the
 package. ``Catalog.load()`` reads it once; after that every lookup is pure, so
-``domain.py`` can take a ``Catalog`` without doing I/O itself.
+``validation`` and ``pricing`` can take a ``Catalog`` without doing I/O themselves.
 
 Amounts are parsed as ``Decimal`` (never ``float``) so that prices multiply and
 add up exactly.
@@ -97,7 +97,7 @@ class Catalog:
     version: str
     offerings: Mapping[str, ProductOffering]
     postcode_formats: Mapping[str, re.Pattern[str]] = field(default_factory=dict)
-    # What the order rules derive from this catalogue and keep (prices as JSON); see domain.price_order.
+    # What the order rules derive from this catalogue and keep (prices as JSON); see pricing.price_order.
     computed: dict[Any, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod

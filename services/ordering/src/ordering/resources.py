@@ -37,9 +37,10 @@ def declare(service: OrderService) -> list[Resource]:
         on_delete=service.delete_order,
         hook_errors={"delete": (409,)},
         descriptions={
-            "create": "Creates a ProductOrder. Every order is validated against the catalogue before acceptance: "
-            "a valid one is priced and goes acknowledged -> inProgress; an invalid one is stored as `rejected` "
-            "with every problem listed in `note`.",
+            "create": "Creates a ProductOrder. An order that names no customer (a relatedParty with role "
+            "`customer`) is a 400 and is not stored. Every other order is validated against the catalogue "
+            "before acceptance: a valid one is priced and goes acknowledged -> inProgress; an invalid one is "
+            "stored as `rejected` with every problem listed in `note`.",
             "patch": "Updates a ProductOrder: merge patch (RFC 7396; plain application/json is treated as one) or "
             "JSON Patch (RFC 6902). Send If-Match with the ETag to guard against lost updates (412 on a "
             "mismatch). Setting `state` to `inProgress` retries a held or pending order.",

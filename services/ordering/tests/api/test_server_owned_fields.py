@@ -181,7 +181,8 @@ class TestServerIdsAndDates:
     async def test_client_id_and_href_on_a_rejected_order_are_replaced(
         self, client: httpx.AsyncClient
     ) -> None:
-        body = {**broadband_order(), "id": "mine", "href": "http://evil/x", "relatedParty": []}
+        body = {**broadband_order(), "id": "mine", "href": "http://evil/x"}
+        body["productOrderItem"][0]["product"]["place"][0]["postcode"] = "NOT A POSTCODE"
         order = await create(client, body)
         assert order["state"] == "rejected"
         assert order["id"] != "mine" and order["href"].startswith("http://orders.example")

@@ -6,19 +6,18 @@ from typing import Any
 
 import pytest
 
-from ordering.domain import (
+from ordering.states import (
     ALLOWED_TRANSITIONS,
     CANCELLING_ORDER_STATES,
     CLIENT_ORDER_TRANSITIONS,
     CLIENT_STATES,
-    MAX_INDEXED_TEXT_LENGTH,
     TERMINAL_ORDER_STATES,
     ItemState,
     OrderState,
     check_client_item_states,
     client_transition,
-    overlong_indexed_values,
 )
+from ordering.validation import MAX_INDEXED_TEXT_LENGTH, overlong_indexed_values
 from switchboard_kit.errors import Conflict
 
 

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from ordering.catalog import Catalog, CharacteristicSpec, UnknownOffering
-from ordering.domain import (
+from ordering.pricing import price_order
+from ordering.states import (
     ALLOWED_CANCEL_TRANSITIONS,
     ALLOWED_ITEM_TRANSITIONS,
     ALLOWED_TRANSITIONS,
-    NOTE_AUTHOR,
     TERMINAL_ITEM_STATES,
     TERMINAL_ORDER_STATES,
     WAITING_ON_CUSTOMER_STATES,
@@ -20,16 +20,18 @@ from ordering.domain import (
     InvalidTransition,
     ItemState,
     OrderState,
+    can_cancel,
+    derive_order_state,
+    information_required,
+    transition,
+)
+from ordering.validation import (
+    NOTE_AUTHOR,
     Problem,
     ProblemCode,
     apply_rejection,
-    can_cancel,
     characteristic_value_error,
-    derive_order_state,
-    information_required,
-    price_order,
     problems_to_notes,
-    transition,
     validate_order,
 )
 from switchboard_kit.errors import Conflict
