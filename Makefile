@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Runtime packages (what deploy/docker/Dockerfile installs) and the dev tooling (never in an image).
 PACKAGES := libs/tmf_models libs/service_kit services/ordering libs/dev_kit
 
-.PHONY: install run test test-unit test-integration test-e2e test-contract lint fmt typecheck check models openapi migrate bench bench-models clean
+.PHONY: install run token test test-unit test-integration test-e2e test-contract lint fmt typecheck check models openapi migrate bench bench-models clean
 
 install: $(STAMP)
 
@@ -38,6 +38,9 @@ models: install
 
 openapi: install  ## openapi/*.json and contracts/ (AsyncAPI + event schemas)
 	$(PY) -m switchboard_dev.export
+
+token: install  ## a bearer token for the suite `make run` started: make token ROLE=agent (customer: PARTY=<id>)
+	@$(PY) -m switchboard_dev.issuer $(or $(ROLE),agent) $(if $(PARTY),--party $(PARTY))
 
 migrate: install
 	$(PY) -m switchboard_dev.launcher migrate

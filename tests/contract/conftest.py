@@ -36,6 +36,11 @@ class LiveServer:
     def api_url(self) -> str:
         return self.url + ORDERING_BASE_PATH
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """A bearer token of the integration role (what conformance kits and systems use)."""
+        return testing.auth_headers("integration")
+
     def log_tail(self, lines: int = 60) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
@@ -90,8 +95,17 @@ def run_ordering_server(pg_server_url: str, log_dir: Path) -> Iterator[LiveServe
             k: v
             for k, v in os.environ.items()
             # The suite-wide fallbacks would point the service at a broker or another database.
-            if not k.startswith("ORDERING_") and k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")
+            if not k.startswith("ORDERING_")
+            and k
+            not in (
+                "KAFKA_BOOTSTRAP_SERVERS",
+                "DATABASE_URL",
+                "AUTH_JWKS_URL",
+                "AUTH_ISSUER",
+                "AUTH_AUDIENCE",
+            )
         }
+        env.update(testing.issuer().env("ORDERING_"))  # trusts the tests' token issuer
         env.update(
             {
                 "ORDERING_DATABASE_URL": db_url,

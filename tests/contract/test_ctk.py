@@ -66,7 +66,9 @@ POPULATION = 130
 
 
 def populate(ordering_server: LiveServer) -> None:
-    with httpx.Client(base_url=ordering_server.api_url, timeout=30) as client:
+    with httpx.Client(
+        base_url=ordering_server.api_url, timeout=30, headers=ordering_server.headers
+    ) as client:
         for n in range(POPULATION):
             body = broadband_order(f"CUST-CTK-{n % 7}", f"BA-CTK-{n % 7}")
             assert client.post("/productOrder", json=body).status_code == 201
@@ -75,11 +77,22 @@ def populate(ordering_server: LiveServer) -> None:
     assert int(listed.headers["X-Total-Count"]) >= POPULATION > int(listed.headers["X-Result-Count"])
 
 
+def with_bearer_token(collection: Path, headers: dict[str, str], folder: Path) -> Path:
+    """A copy of the kit whose collection-level auth sends our bearer token with every request."""
+    kit = json.loads(collection.read_text())
+    token = headers["Authorization"].removeprefix("Bearer ")
+    kit["auth"] = {"type": "bearer", "bearer": [{"key": "token", "value": token, "type": "string"}]}
+    copy = folder / collection.name
+    copy.write_text(json.dumps(kit))
+    return copy
+
+
 def test_tmf622_ctk_passes(
     ctk_files: tuple[Path, Path], npx: str, ordering_server: LiveServer, tmp_path: Path
 ) -> None:
     collection, environment = ctk_files
     populate(ordering_server)
+    collection = with_bearer_token(collection, ordering_server.headers, tmp_path)
     report = tmp_path / "ctk622.json"
     command = [
         npx, "-y", NEWMAN, "run", str(collection),

@@ -177,7 +177,12 @@ def test_unstorable_values_are_400(
     """Values generation leaves out (``allow-x00``, ``_storable_body``): PostgreSQL refuses NUL in text
     and JSONB cannot hold them, so each is a TMF Error with 400, never a 500."""
     headers = {"Content-Type": "application/json"} if content else {}
-    response = httpx.request(method, ordering_server.api_url + path, content=content, headers=headers)
+    response = httpx.request(
+        method,
+        ordering_server.api_url + path,
+        content=content,
+        headers={**ordering_server.headers, **headers},
+    )
     assert response.status_code == 400, response.text
     assert {"code", "reason"} <= response.json().keys()
 
@@ -196,7 +201,7 @@ def test_405_allow_lists_every_method(
     ordering_server: LiveServer, method: str, path: str, allow: str
 ) -> None:
     """RFC 9110: Allow names all the methods of the resource (schemathesis accepts an empty Allow)."""
-    response = httpx.request(method, ordering_server.api_url + path)
+    response = httpx.request(method, ordering_server.api_url + path, headers=ordering_server.headers)
     assert response.status_code == 405
     assert response.headers["Allow"] == allow
 
@@ -207,11 +212,11 @@ def test_large_numbers_survive_storage(ordering_server: LiveServer) -> None:
     created = httpx.post(
         f"{ordering_server.api_url}/productOrder",
         content=ORDER + '"x": 1e30}',
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **ordering_server.headers},
     )
     assert created.status_code == 201, created.text
     for url in (created.json()["href"], f"{ordering_server.api_url}/productOrder?id={created.json()['id']}"):
-        response = httpx.get(url)
+        response = httpx.get(url, headers=ordering_server.headers)
         assert response.status_code == 200, response.text
         (order,) = response.json() if isinstance(response.json(), list) else [response.json()]
         # The same JSON number either way: PostgreSQL writes it out in full, lists send the stored text.
@@ -225,7 +230,9 @@ def test_served_openapi(case: Case, ordering_server: LiveServer) -> None:
         # The document cannot say that callback must be an absolute http(s) URL, so a schema-valid
         # callback such as "0" is rightly refused with 400.
         excluded.append(positive_data_acceptance)
-    case.call_and_validate(base_url=ordering_server.url, excluded_checks=excluded)
+    case.call_and_validate(
+        base_url=ordering_server.url, headers=ordering_server.headers, excluded_checks=excluded
+    )
 
 
 # -------------------------------------------------------------------------- official swagger
@@ -256,7 +263,9 @@ if OFFICIAL_SWAGGER.is_file():
     @official.exclude(path_regex=r"^/listener/").parametrize()
     def test_official_swagger(case: Case, ordering_server: LiveServer) -> None:
         excluded = OFFICIAL_EXCLUDED + _excluded_checks(case)
-        case.call_and_validate(base_url=ordering_server.api_url, excluded_checks=excluded)
+        case.call_and_validate(
+            base_url=ordering_server.api_url, headers=ordering_server.headers, excluded_checks=excluded
+        )
 
 else:
 

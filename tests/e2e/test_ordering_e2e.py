@@ -60,7 +60,8 @@ async def test_order_lifecycle_reaches_kafka_and_hub_listeners(monkeypatch: pyte
         async with Suite.ephemeral(data_dir, ["ordering"], env=env) as suite, listener.serve():
             assert suite.postgres is not None and suite.broker is not None
             api = suite.api_urls["ordering"]
-            async with httpx.AsyncClient(timeout=10) as client:
+            # The suite's local issuer signed this token (make run's is kept in .data/auth).
+            async with httpx.AsyncClient(timeout=10, headers=suite.auth_headers("integration")) as client:
                 ready = await client.get(suite.urls["ordering"] + "/health/ready")
                 assert ready.status_code == 200
                 assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}

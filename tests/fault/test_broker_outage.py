@@ -50,7 +50,7 @@ async def test_broker_outage_during_1000_orders(pg_server_url: str) -> None:
             await broker.start_listener()
             outage["up"] = len(created)
 
-        async with httpx.AsyncClient(timeout=30) as client:
+        async with httpx.AsyncClient(timeout=30, headers=r.suite.auth_headers()) as client:
             await asyncio.gather(break_broker(), *(client_loop(client, n) for n in range(CLIENTS)))
         assert len(set(created)) == ORDERS
         assert outage["down"] < outage["up"], outage

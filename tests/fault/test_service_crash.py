@@ -55,7 +55,7 @@ async def test_service_killed_mid_stream(pg_server_url: str) -> None:
             await asyncio.sleep(1.0)
             await r.suite.restart_service("ordering")
 
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(timeout=10, headers=r.suite.auth_headers()) as client:
             await asyncio.gather(crash(), *(client_loop(client, n) for n in range(CLIENTS)))
 
         assert failures["connection"] > 0, "the crash happened while requests were in flight"

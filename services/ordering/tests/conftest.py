@@ -36,6 +36,7 @@ def make_settings(db_url: str, **overrides: Any) -> Settings:
         "provisioning_delay_seconds": 0,
         "cancellation_delay_seconds": 0,
         "max_body_bytes": 65536,
+        **testing.auth_settings(),  # tokens from the tests' issuer (testing.running sends one)
         **overrides,
     }
     return Settings(**values)

@@ -28,6 +28,7 @@ from urllib.parse import unquote
 import httpx
 
 from .infra import Broker, EmbeddedPostgres, ensure_database, free_port, start_postgres
+from .issuer import LocalIssuer
 from .manifest import MANIFEST, REPO_ROOT, SERVICES, ServiceSpec, import_target
 
 __all__ = [
@@ -139,6 +140,17 @@ class Suite:
         self.database_urls: dict[str, str] = {}
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: list[IO[bytes]] = []
+        # The local identity provider: its key and JWKS live in the data folder, so tokens from
+        # `make token` stay valid across restarts. An AUTH_JWKS_URL in the environment (a real
+        # provider) takes its place.
+        self.issuer = LocalIssuer(self.data_dir / "auth")
+
+    def token(self, role: str = "integration", **kw: Any) -> str:
+        """A bearer token the suite's services accept (from the local issuer)."""
+        return self.issuer.token(role, **kw)
+
+    def auth_headers(self, role: str = "integration", **kw: Any) -> dict[str, str]:
+        return self.issuer.headers(role, **kw)
 
     @classmethod
     def ephemeral(cls, data_dir: Path, services: Sequence[str] | None = None, **kwargs: Any) -> Suite:
@@ -251,8 +263,8 @@ class Suite:
             if spec.seed is None:
                 continue
             with self.progress.step(f"Seeding {spec.name}"):
-                seed: Callable[[str], Awaitable[None]] = import_target(spec.seed)
-                await seed(self.urls[spec.name])
+                seed: Callable[[str, dict[str, str]], Awaitable[None]] = import_target(spec.seed)
+                await seed(self.urls[spec.name], self.auth_headers("integration"))
 
     async def stop(self) -> None:
         """Stops services (SIGTERM, then SIGKILL), the broker and PostgreSQL. Safe to call twice."""
@@ -331,6 +343,9 @@ class Suite:
         if self.broker is not None:
             # tansu has no InitProducerId; real Kafka keeps the service's default (on).
             env[f"{p}KAFKA_ENABLE_IDEMPOTENCE"] = "false"
+        if not os.environ.get("AUTH_JWKS_URL"):
+            for name, value in self.issuer.env(p).items():
+                env.setdefault(name, value)
         env["PYTHONUNBUFFERED"] = "1"  # logs appear as they happen
         return env
 
@@ -438,6 +453,9 @@ def _banner(suite: Suite) -> None:
         print(f"  PostgreSQL      {unquote(suite.postgres.url)}  (data in {suite.postgres.data_dir})")
     if suite.broker is not None:
         print(f"  Kafka protocol  {suite.broker.bootstrap}  (tansu, in memory)")
+    print("Every API call needs a bearer token; get one with:")
+    print("  make token ROLE=agent        (or manager, integration, customer PARTY=CUST-1001)")
+    print('  curl -H "Authorization: Bearer $(make -s token ROLE=agent)" ...')
     print("Press Ctrl-C to stop.", flush=True)
 
 

@@ -46,7 +46,7 @@ class ServiceSpec:
     events: str  # module holding the event type lists named in ``topics``
     topics: Mapping[str, tuple[str, ...]] = field(compare=False)  # topic -> event type list names
     resource: str | None = None  # main collection, shown in the banner
-    seed: str | None = None  # "module:async def seed(base_url: str) -> None"
+    seed: str | None = None  # "module:async def seed(base_url: str, headers: dict[str, str]) -> None"
 
     def event_types(self, topic: str) -> list[str]:
         """The event types published on ``topic`` (imports the service's events module)."""

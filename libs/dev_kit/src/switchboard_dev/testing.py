@@ -6,9 +6,13 @@ Tests use a real PostgreSQL: ``DATABASE_URL`` when set, otherwise an embedded se
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import functools
 import os
+import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,6 +26,7 @@ from fastapi import FastAPI
 from sqlalchemy import MetaData
 from sqlalchemy.engine import make_url
 
+from .issuer import LocalIssuer
 from .manifest import REPO_ROOT
 
 
@@ -104,12 +109,34 @@ def migrate(alembic_ini: Path, url: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """Runs the app's lifespan and yields a client that calls it in-process."""
+async def running(app: FastAPI, role: str | None = "integration") -> AsyncIterator[httpx.AsyncClient]:
+    """Runs the app's lifespan and yields a client that calls it in-process, with a bearer token of
+    ``role`` from the :func:`issuer` (None: no token). The app must trust the issuer
+    (:func:`auth_settings`)."""
+    headers = issuer().headers(role) if role is not None else {}
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", headers=headers
+        ) as client:
             yield client
+
+
+@functools.cache
+def issuer() -> LocalIssuer:
+    """The tests' identity provider: one signing key per test run, in a folder removed at exit."""
+    folder = Path(tempfile.mkdtemp(prefix="switchboard-test-auth-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return LocalIssuer(folder)
+
+
+def auth_settings() -> dict[str, str]:
+    """Settings that make a service trust :func:`issuer` (``auth_jwks_url``, issuer, audience)."""
+    return issuer().settings()
+
+
+def auth_headers(role: str = "integration", **kw: Any) -> dict[str, str]:
+    return issuer().headers(role, **kw)
 
 
 @contextlib.asynccontextmanager

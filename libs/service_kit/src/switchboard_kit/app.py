@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from . import db, logs, openapi, retention
+from . import auth, db, logs, openapi, retention
 from .errors import CODE_BY_STATUS, ApiError, ErrorCode, invalid_body
 from .hub import HubDeliverer, hub_openapi, hub_routes
 from .middleware import RequestMiddleware
@@ -50,6 +50,7 @@ class Runtime:
     base_url: str
     engine: AsyncEngine = field(init=False)
     store: Store = field(init=False)  # the service's one persistence seam
+    verifier: auth.Verifier = field(init=False)  # bearer tokens
     sessionmaker: async_sessionmaker[AsyncSession] = field(init=False)
     http: httpx.AsyncClient = field(init=False)
     relay: OutboxRelay | None = None
@@ -278,6 +279,15 @@ def create_service_app(
             {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
         )
 
+    runtime.verifier = auth.Verifier(
+        jwks_url=settings.auth_jwks_url,
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+        roles_claim=settings.auth_roles_claim,
+        party_claim=settings.auth_party_claim,
+    )
+    # Added first, so it runs inside RequestMiddleware: a 401 carries the correlation id too.
+    app.add_middleware(auth.AuthMiddleware, verifier=runtime.verifier)
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
     openapi.install(
         app,

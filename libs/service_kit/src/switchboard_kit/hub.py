@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from . import openapi
+from . import auth, openapi
 from .bodies import ensure_storable, parse_body
 from .db import KitTables
 from .errors import BadRequest, ErrorCode, NotFound
@@ -143,6 +143,10 @@ def _not_found(id: str) -> NotFound:
     return NotFound("Subscription not found", f"No hub subscription with id {id}")
 
 
+# Subscriptions are for other systems and for managers; agents and customers have no use for them.
+HUB_ROLES = (auth.INTEGRATION, auth.MANAGER)
+
+
 class _Hub:
     def __init__(
         self, runtime: Any, compilers: Mapping[str, QueryCompiler], event_types: Collection[str]
@@ -157,6 +161,7 @@ class _Hub:
         return store
 
     async def register(self, request: Request) -> Response:
+        auth.require(request, HUB_ROLES)
         body = parse_body(EventSubscriptionInput, await request.body(), request.headers.get("content-type"))
         ensure_storable({"callback": body.callback, "query": body.query})
         check_hub_query(body.query, self.compilers, self.event_types)
@@ -172,6 +177,7 @@ class _Hub:
         )
 
     async def retrieve(self, request: Request) -> Response:
+        auth.require(request, HUB_ROLES)
         id = request.path_params["id"]
         subs = self.store.tables.hub_subscription
         rows = await self.store.fetch(select(subs).where(subs.c.id == id))
@@ -180,6 +186,7 @@ class _Hub:
         return Response(orjson.dumps(_subscription(rows[0])), media_type="application/json")
 
     async def unregister(self, request: Request) -> Response:
+        auth.require(request, HUB_ROLES)
         id = request.path_params["id"]
         subs = self.store.tables.hub_subscription
         async with self.store.unit_of_work() as uow:

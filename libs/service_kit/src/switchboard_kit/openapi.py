@@ -18,9 +18,14 @@ from pydantic.json_schema import models_json_schema
 
 from tmf_models import common
 
+from .auth import PUBLIC_PREFIXES
 from .query import QueryCompiler
 
+BEARER = "bearerAuth"
+
 _REASONS = {
+    401: "Unauthorized: no bearer token, or one that is expired or badly signed",
+    403: "Forbidden: the token's roles do not allow this operation",
     304: "Not Modified: the resource still has the ETag named in If-None-Match",
     400: "Bad Request",
     404: "Not Found",
@@ -212,6 +217,22 @@ def install(app: FastAPI, parts: Sequence[Callable[[], OpenApiPart]]) -> None:
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(definitions.get("$defs", {}))
             schema["components"]["schemas"] = dict(sorted(components.items()))
+            schema["components"]["securitySchemes"] = {
+                BEARER: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "A JWT from the identity provider; its roles claim decides what the caller may do",
+                }
+            }
+            for path, operations in paths.items():
+                if path.startswith(PUBLIC_PREFIXES):
+                    continue
+                for operation in operations.values():
+                    operation.setdefault("security", [{BEARER: []}])
+                    operation["responses"] = dict(
+                        sorted({**operation["responses"], **errors(401, 403)}.items())
+                    )
             schema["paths"] = dict(sorted(paths.items()))
             app.openapi_schema = schema
         return app.openapi_schema

@@ -23,7 +23,7 @@ built here, so every service reads the same.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -35,8 +35,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from . import auth, idempotency, openapi
 from . import events as kit_events
-from . import idempotency, openapi
 from .bodies import input_document, parse_body
 from .conditional import check_if_match, etag, not_modified
 from .errors import BadRequest, NotFound, invalid_body
@@ -94,6 +94,18 @@ PatchHook = Callable[[UnitOfWork, Stored, dict[str, Any]], Awaitable[Change | No
 DeleteHook = Callable[[Stored], EventList]
 
 
+_READ = (auth.AGENT, auth.MANAGER, auth.INTEGRATION, auth.CUSTOMER)
+# Who may do what, by default: staff and customers read and create (customers only their own party's
+# resources), staff change, and only a manager or a system deletes.
+DEFAULT_ROLES: Mapping[str, tuple[str, ...]] = {
+    "list": _READ,
+    "retrieve": _READ,
+    "create": _READ,
+    "patch": (auth.AGENT, auth.MANAGER, auth.INTEGRATION),
+    "delete": (auth.MANAGER, auth.INTEGRATION),
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class Resource:
     """The declaration of one TMF resource (see the module docstring)."""
@@ -119,6 +131,15 @@ class Resource:
     hook_errors: Mapping[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
     descriptions: Mapping[str, str] = dataclasses.field(default_factory=dict)
     always_fields: tuple[str, ...] = ("id", "href")  # kept by a ``fields`` selection
+    # Roles per operation ("list", "retrieve", "create", "patch", "delete"); see DEFAULT_ROLES.
+    roles: Mapping[str, Collection[str]] = dataclasses.field(default_factory=lambda: dict(DEFAULT_ROLES))
+    # A customer sees only resources whose owner(doc) holds its party id, and its lists are filtered
+    # on ``owner_filter`` (an attribute path, e.g. "relatedParty.id"); without them, customers get 403.
+    owner: Callable[[dict[str, Any]], Collection[str]] | None = None
+    owner_filter: str | None = None
+
+    def allows(self, operation: str) -> Collection[str]:
+        return self.roles.get(operation, DEFAULT_ROLES[operation])
 
     @property
     def title(self) -> str:
@@ -201,11 +222,34 @@ class _Served:
 
     # -- reads ----------------------------------------------------------------------------------
 
+    def _caller(self, request: Request, operation: str) -> auth.Principal:
+        caller = auth.require(request, self.resource.allows(operation))
+        if caller.only_customer() and (
+            self.resource.owner is None
+            or self.resource.owner_filter is None
+            or caller.party_id is None
+            or "," in caller.party_id
+        ):
+            raise auth.forbidden(f"A customer cannot reach {self.resource.name} resources")
+        return caller
+
+    def _owned(self, caller: auth.Principal, doc: dict[str, Any]) -> bool:
+        """Whether ``caller`` may see ``doc`` (staff see everything, a customer its own party's)."""
+        if not caller.only_customer():
+            return True
+        assert self.resource.owner is not None
+        return caller.party_id in self.resource.owner(doc)
+
     async def list(self, request: Request) -> Response:
+        caller = self._caller(request, "list")
         params = request.query_params.multi_items()
+        paged = any(name in ("offset", "limit") for name, _ in params)
+        if caller.only_customer():
+            assert self.resource.owner_filter is not None
+            assert caller.party_id is not None
+            params = [*params, (self.resource.owner_filter, caller.party_id)]  # ANDed with the client's
         query = self.query.parse(params)
         docs, total = await self.store.list_page(self.resource.table, query)
-        paged = any(name in ("offset", "limit") for name, _ in params)
         return list_response(
             docs,
             total=total,
@@ -216,6 +260,7 @@ class _Served:
         )
 
     async def retrieve(self, request: Request) -> Response:
+        caller = self._caller(request, "retrieve")
         id = request.path_params["id"]
         fields = request.query_params.get("fields")
         selected = self.query.parse([("fields", fields)]).fields if fields else None
@@ -223,10 +268,12 @@ class _Served:
         if found is None:
             raise self.resource.not_found(id)
         text, version = found
+        doc = orjson.loads(text)  # re-encoded compactly, as every answer is (see list_response)
+        if not self._owned(caller, doc):
+            raise self.resource.not_found(id)  # a customer learns nothing of others' resources
         headers = {"ETag": etag(version)}
         if not_modified(request.headers.get("if-none-match"), version):
             return Response(status_code=304, headers=headers)
-        doc = orjson.loads(text)  # re-encoded compactly, as every answer is (see list_response)
         if selected is not None:
             doc = select_fields(doc, selected, always=self.resource.always_fields)
         return json_response(doc, headers=headers)
@@ -237,6 +284,7 @@ class _Served:
         resource = self.resource
         assert resource.create_model is not None
         assert resource.on_create is not None
+        caller = self._caller(request, "create")
         raw = await request.body()
         body = parse_body(resource.create_model, raw, request.headers.get("content-type"))
         sent = input_document(body, raw)
@@ -245,6 +293,8 @@ class _Served:
         doc = {"id": id, "href": resource.href(self.runtime.base_url, id)}
         doc.update((k, v) for k, v in sent.items() if k not in resource.server_owned)
         doc.setdefault("@type", resource.model.__name__)
+        if not self._owned(caller, doc):
+            raise auth.forbidden(f"A customer can create a {resource.name} only for its own party")
         key = idempotency.idempotency_key(request)
         async with self.store.unit_of_work() as uow:
             if key is not None:
@@ -265,11 +315,12 @@ class _Served:
     async def patch(self, request: Request) -> Response:
         resource = self.resource
         assert resource.on_patch is not None
+        caller = self._caller(request, "patch")
         id = request.path_params["id"]
         raw = await request.body()
         async with self.store.unit_of_work() as uow:
             stored = await uow.get(resource.table, id, for_update=True)
-            if stored is None:
+            if stored is None or not self._owned(caller, stored.doc):
                 raise resource.not_found(id)
             check_if_match(request.headers.get("if-match"), stored.version)
             patched = apply_patch(stored.doc, raw, request.headers.get("content-type"))
@@ -293,10 +344,11 @@ class _Served:
     async def delete(self, request: Request) -> Response:
         resource = self.resource
         assert resource.on_delete is not None
+        caller = self._caller(request, "delete")
         id = request.path_params["id"]
         async with self.store.unit_of_work() as uow:
             stored = await uow.get(resource.table, id, for_update=True)
-            if stored is None:
+            if stored is None or not self._owned(caller, stored.doc):
                 raise resource.not_found(id)
             check_if_match(request.headers.get("if-match"), stored.version)
             changes = resource.on_delete(stored)
@@ -466,5 +518,16 @@ def openapi_part(
                 **openapi.errors(404, 412, *hook("delete", ())),
             },
         }
+    for operation, op in (
+        ("list", collection["get"]),
+        ("create", collection.get("post")),
+        ("retrieve", item["get"]),
+        ("patch", item.get("patch")),
+        ("delete", item.get("delete")),
+    ):
+        if op is not None:
+            roles = sorted(resource.allows(operation))
+            op["x-roles"] = roles
+            op["description"] += f"\n\nRoles: {', '.join(roles)}."
     paths = {f"{base_path}{resource.path}": collection, f"{base_path}{resource.path}/{{id}}": item}
     return paths, models

@@ -47,6 +47,14 @@ class ServiceSettings(BaseSettings):
     hub_delivery_retention: float = 7 * 86400.0
     processed_event_retention: float = 30 * 86400.0
     idempotency_key_retention: float = 86400.0
+    # Sign-in (switchboard_kit.auth): the identity provider's JWKS (https:// or file://), the token
+    # issuer and audience; without them every protected request is refused. Roles and a customer's
+    # party come from these claims (a dotted path reaches into nested claims).
+    auth_jwks_url: str | None = None
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
+    auth_roles_claim: str = "roles"
+    auth_party_claim: str = "party_id"
     log_level: str = "INFO"
     gc_thresholds: tuple[int, int, int] = (20_000, 50, 100)
 
@@ -57,6 +65,9 @@ class ServiceSettings(BaseSettings):
             for field, env in (
                 ("database_url", "DATABASE_URL"),
                 ("kafka_bootstrap_servers", "KAFKA_BOOTSTRAP_SERVERS"),
+                ("auth_jwks_url", "AUTH_JWKS_URL"),
+                ("auth_issuer", "AUTH_ISSUER"),
+                ("auth_audience", "AUTH_AUDIENCE"),
             ):
                 if field not in data and os.environ.get(env):
                     data[field] = os.environ[env]

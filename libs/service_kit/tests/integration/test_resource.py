@@ -141,6 +141,7 @@ def app(widget_db: str) -> FastAPI:
         retention_interval=0,
         public_base_url="http://widgets.example",
         default_page_limit=2,
+        **testing.auth_settings(),
     )
     return create_service_app(
         name="widgets",
@@ -349,8 +350,105 @@ async def test_openapi_documents_every_operation_from_the_declaration(app: FastA
     assert params["size.gt"] == {"type": "integer"}
     assert "part.name" in params
     assert params["sort"]["enum"] == ["size", "id", "-size", "-id"]
-    assert set(listing["responses"]) == {"200", "206", "400"}
-    assert set(operations[(f"{WIDGETS}/{{id}}", "delete")]["responses"]) == {"204", "404", "409", "412"}
-    assert set(operations[(f"{WIDGETS}/{{id}}", "get")]["responses"]) == {"200", "304", "400", "404"}
+    signed_in = {"401", "403"}
+    assert set(listing["responses"]) == {"200", "206", "400"} | signed_in
+    assert (
+        set(operations[(f"{WIDGETS}/{{id}}", "delete")]["responses"])
+        == {"204", "404", "409", "412"} | signed_in
+    )
+    assert (
+        set(operations[(f"{WIDGETS}/{{id}}", "get")]["responses"]) == {"200", "304", "400", "404"} | signed_in
+    )
     schemas = document["components"]["schemas"]
     assert {"Widget", "Widget_Create", "Widget_Update", "Error", "EventSubscription"} <= set(schemas)
+
+
+# -- sign-in and roles ---------------------------------------------------------------------------
+
+
+@pytest_asyncio.fixture
+async def anonymous(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with testing.running(app, role=None) as client, testing.rolled_back(app):
+        yield client
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", WIDGETS),
+        ("POST", WIDGETS),
+        ("GET", f"{WIDGETS}/x"),
+        ("HEAD", f"{WIDGETS}/x"),
+        ("PATCH", f"{WIDGETS}/x"),
+        ("DELETE", f"{WIDGETS}/x"),
+        ("POST", f"{BASE}/hub"),
+        ("GET", f"{BASE}/hub/x"),
+        ("DELETE", f"{BASE}/hub/x"),
+        ("GET", f"{BASE}/nothing-here"),
+    ],
+)
+async def test_every_api_route_needs_a_token(anonymous: httpx.AsyncClient, method: str, path: str) -> None:
+    response = await anonymous.request(
+        method, path, json={"name": "w"} if method in ("POST", "PATCH") else None
+    )
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    if method != "HEAD":
+        assert response.json()["code"] == "unauthorized"
+
+
+async def test_probes_and_documents_need_no_token(anonymous: httpx.AsyncClient) -> None:
+    for path in ("/health/live", "/openapi.json", "/docs"):
+        assert (await anonymous.get(path)).status_code == 200, path
+
+
+async def test_bad_tokens_are_401(anonymous: httpx.AsyncClient, tmp_path: Any) -> None:
+    from switchboard_dev.issuer import LocalIssuer
+
+    issuer = testing.issuer()
+    stranger = LocalIssuer(tmp_path / "other")  # same issuer name, another key
+    cases = {
+        "expired": issuer.token("integration", lifetime=-120),
+        "another key": stranger.token("integration"),
+        "another audience": LocalIssuer(issuer.folder, audience="elsewhere").token("integration"),
+        "another issuer": LocalIssuer(issuer.folder, issuer="http://evil.example").token("integration"),
+        "not a JWT": "abc.def",
+    }
+    for name, token in cases.items():
+        response = await anonymous.get(WIDGETS, headers=bearer(token))
+        assert response.status_code == 401, name
+        assert response.json()["@type"] == "Error", name
+    assert (await anonymous.get(WIDGETS, headers={"Authorization": "Basic eDp5"})).status_code == 401
+    assert (await anonymous.get(WIDGETS, headers=bearer(issuer.token("integration")))).status_code == 200
+
+
+async def test_roles_decide_what_a_caller_may_do(anonymous: httpx.AsyncClient) -> None:
+    as_agent, as_manager = testing.auth_headers("agent"), testing.auth_headers("manager")
+    created = await anonymous.post(WIDGETS, json={"name": "w"}, headers=as_agent)
+    assert created.status_code == 201
+    url = f"{WIDGETS}/{created.json()['id']}"
+    for state in ("active", "retired"):
+        assert (await anonymous.patch(url, json={"state": state}, headers=as_agent)).status_code == 200
+    refused = await anonymous.delete(url, headers=as_agent)  # deleting needs a manager or a system
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "forbidden"
+    assert (
+        await anonymous.post(f"{BASE}/hub", json={"callback": "http://l.example/"}, headers=as_agent)
+    ).status_code == 403
+    assert (await anonymous.delete(url, headers=as_manager)).status_code == 204
+    # A role the service does not know grants nothing; a customer reaches no widget (no owner declared).
+    for headers in (testing.auth_headers("visitor"), testing.auth_headers("customer", party="P1")):
+        assert (await anonymous.get(WIDGETS, headers=headers)).status_code == 403
+
+
+async def test_openapi_shows_the_bearer_scheme_and_the_roles(app: FastAPI) -> None:
+    document = app.openapi()
+    assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    delete = document["paths"][f"{WIDGETS}/{{id}}"]["delete"]
+    assert delete["security"] == [{"bearerAuth": []}]
+    assert delete["x-roles"] == ["integration", "manager"]
+    assert "security" not in document["paths"]["/health/live"]["get"]

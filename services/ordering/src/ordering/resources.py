@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from switchboard_kit.auth import AGENT, CUSTOMER, INTEGRATION, MANAGER
 from switchboard_kit.query import HotColumn
 from switchboard_kit.resource import Resource
 from tmf_models import tmf622
 
 from . import events
 from .models import cancel_product_order, product_order
-from .service import CANCEL_SERVER_OWNED, SERVER_OWNED, OrderService, cancel_columns, order_columns
+from .service import CANCEL_SERVER_OWNED, SERVER_OWNED, OrderService, cancel_columns, order_columns, party_ids
 
 
 def declare(service: OrderService) -> list[Resource]:
@@ -36,6 +37,17 @@ def declare(service: OrderService) -> list[Resource]:
         on_patch=service.patch_order,
         on_delete=service.delete_order,
         hook_errors={"delete": (409,)},
+        # Who may do what: the kit's defaults (staff and customers read and order, staff change, a
+        # manager or a system deletes), spelled out here; a customer reaches only its own orders.
+        roles={
+            "list": (AGENT, MANAGER, INTEGRATION, CUSTOMER),
+            "retrieve": (AGENT, MANAGER, INTEGRATION, CUSTOMER),
+            "create": (AGENT, MANAGER, INTEGRATION, CUSTOMER),
+            "patch": (AGENT, MANAGER, INTEGRATION),
+            "delete": (MANAGER, INTEGRATION),
+        },
+        owner=party_ids,
+        owner_filter="relatedParty.id",
         descriptions={
             "create": "Creates a ProductOrder. An order that names no customer (a relatedParty with role "
             "`customer`) is a 400 and is not stored. Every other order is validated against the catalogue "
@@ -64,6 +76,12 @@ def declare(service: OrderService) -> list[Resource]:
         server_owned=CANCEL_SERVER_OWNED,
         on_create=service.create_cancel,
         hook_errors={"create": (404,)},
+        # Cancelling is the care desk's or another system's; a customer calls the care desk.
+        roles={
+            "list": (AGENT, MANAGER, INTEGRATION),
+            "retrieve": (AGENT, MANAGER, INTEGRATION),
+            "create": (AGENT, MANAGER, INTEGRATION),
+        },
         descriptions={
             "create": "Requests the cancellation of a ProductOrder. The order goes assessingCancellation -> "
             "pendingCancellation -> cancelled and the request ends `done`. A request for an order that is "

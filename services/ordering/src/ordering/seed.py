@@ -11,10 +11,11 @@ BASE_PATH = "/tmf-api/productOrderingManagement/v4"
 CUSTOMERS = [("CUST-1001", "BA-1001"), ("CUST-1002", "BA-1002"), ("CUST-1003", "BA-1003")]
 
 
-async def seed(base_url: str) -> None:
-    """Creates demo orders unless the service already holds some (a second `make run` keeps its data)."""
+async def seed(base_url: str, headers: dict[str, str]) -> None:
+    """Creates demo orders unless the service already holds some (a second `make run` keeps its data).
+    ``headers`` carry the bearer token the launcher's local issuer signed."""
     url = base_url.rstrip("/") + BASE_PATH
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, headers=headers) as client:
         existing = await client.get(f"{url}/productOrder", params={"limit": 1})
         existing.raise_for_status()
         if int(existing.headers.get("X-Total-Count", "0")) > 0:

@@ -19,8 +19,9 @@ README = Path(__file__).resolve().parents[4] / "README.md"
 def try_it_curl() -> tuple[str, str]:
     """The path and JSON body of the first ``curl`` in the README's "Try it" section."""
     section = README.read_text().split("\n## Try it\n", 1)[1].split("\n## ", 1)[0]
-    command = re.search(r"```sh\n(curl .*?)\n```", section, re.S)
-    assert command is not None, "no curl in the Try it section"
+    command = re.search(r"```sh\n(?:TOKEN=\$\(make -s token ROLE=\w+\)\n)(curl .*?)\n```", section, re.S)
+    assert command is not None, "no token and curl in the Try it section"
+    assert '-H "Authorization: Bearer $TOKEN"' in command.group(1)
     url = re.search(r"http://localhost:8622(\S+)", command.group(1))
     body = re.search(r"-d '(.*)'", command.group(1), re.S)
     assert url is not None and body is not None
