@@ -89,8 +89,9 @@ class Backoff:
 
     def delay(self, attempt: int) -> timedelta:
         """The wait after failed attempt number ``attempt`` (1 for the first failure)."""
+        # (The exponent is bounded so that a large attempt number cannot overflow a timedelta.)
         seconds = self.first.total_seconds() * self.factor ** min(attempt - 1, 64)
-        return min(timedelta(seconds=min(seconds, self.longest.total_seconds())), self.longest)
+        return timedelta(seconds=min(seconds, self.longest.total_seconds()))
 
 
 DueHandler = Callable[[UnitOfWork, Stored], Awaitable[None]]
