@@ -65,4 +65,5 @@ async def outbox(app: FastAPI) -> list[dict[str, Any]]:
 
 
 async def run_worker(app: FastAPI) -> int:
-    return int(await app.state.worker.step(app.state.runtime))
+    """One pass of the fulfilment scheduler: how many due rows advanced."""
+    return int(await app.state.scheduler.tick(app.state.runtime.store))

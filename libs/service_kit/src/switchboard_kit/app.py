@@ -32,6 +32,7 @@ from .hub import HubDeliverer, hub_openapi, hub_routes
 from .middleware import RequestMiddleware
 from .relay import OutboxRelay
 from .resource import Resource, openapi_part, routes
+from .schedule import Scheduler
 from .settings import ServiceSettings
 from .store import Store
 
@@ -159,12 +160,14 @@ def create_service_app(
     topics: Sequence[str],
     routers: Sequence[APIRouter] = (),
     workers: Sequence[Worker] = (),
+    scheduler: Scheduler | None = None,
     description: str = "",
 ) -> FastAPI:
     """Builds a TMF service app. ``base_path`` like ``/tmf-api/productOrderingManagement/v4``.
 
     Each of ``resources`` is served (and documented) from its declaration, next to the hub; ``routers``
-    are for operations that are not a resource's (FastAPI routes)."""
+    are for operations that are not a resource's (FastAPI routes). ``scheduler`` runs the service's
+    due rows and cron schedules (:mod:`switchboard_kit.schedule`) for as long as the app runs."""
     logs.configure(name, settings.log_level)
     base_url = settings.public_base_url.rstrip("/") + base_path
     runtime = Runtime(name=name, settings=settings, tables=metadata_tables, base_url=base_url)
@@ -231,6 +234,8 @@ def create_service_app(
                     name=f"{name}-retention",
                 )
             )
+        if scheduler is not None:
+            runtime.tasks.append(asyncio.create_task(scheduler.run(runtime.store), name=f"{name}-scheduler"))
         for worker in workers:
             runtime.tasks.append(asyncio.create_task(worker(runtime), name=f"{name}-{worker.__name__}"))
         try:

@@ -56,6 +56,7 @@ class KitTables:
     hub_delivery: Table
     processed_event: Table
     idempotency_key: Table
+    schedule: Table  # recurring schedules (switchboard_kit.schedule)
 
 
 def kit_tables(metadata: MetaData) -> KitTables:
@@ -128,7 +129,34 @@ def kit_tables(metadata: MetaData) -> KitTables:
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         PrimaryKeyConstraint("scope", "key"),
     )
-    return KitTables(outbox, hub_subscription, hub_delivery, processed_event, idempotency_key)
+    # One row per named cron schedule: the tick its next run stands for, and when that run is due
+    # (later than the tick while a failed run backs off).
+    schedule = Table(
+        "schedule",
+        metadata,
+        Column("name", Text, primary_key=True),
+        Column("cron", Text, nullable=False),
+        Column("tick_at", DateTime(timezone=True), nullable=False),
+        Column("next_run_at", DateTime(timezone=True), nullable=False),
+        Column("attempts", Integer, nullable=False, server_default=text("0")),
+        Column("last_run_at", DateTime(timezone=True)),
+        Column("last_error", Text),
+    )
+    return KitTables(outbox, hub_subscription, hub_delivery, processed_event, idempotency_key, schedule)
+
+
+def due_columns(name: str) -> list[Column[Any] | Index]:
+    """The columns :class:`~switchboard_kit.schedule.DueWork` needs on table ``name``: ``next_action_at``
+    (when the row is next due; NULL for never) with a partial index, ``attempts`` (failures since the
+    last success) and ``last_error``."""
+    return [
+        Column("next_action_at", DateTime(timezone=True)),
+        Column("attempts", Integer, nullable=False, server_default=text("0")),
+        Column("last_error", Text),
+        Index(
+            f"ix_{name}_next_action", "next_action_at", postgresql_where=text("next_action_at IS NOT NULL")
+        ),
+    ]
 
 
 def document_table(
@@ -138,8 +166,8 @@ def document_table(
     GIN-indexed for containment filters on any attribute), its ``version`` (the ETag), the
     ``correlation_id`` of the request that created it (events emitted later carry it), ``created_at``
     and ``updated_at``, plus the ``hot`` columns and indexes that filters and sort use. ``due=True``
-    adds ``next_action_at`` (when a worker should next look at the row; NULL for never) with a
-    partial index, for :meth:`~switchboard_kit.store.UnitOfWork.due`."""
+    adds :func:`due_columns` (``next_action_at``, ``attempts``, ``last_error``), for
+    :class:`~switchboard_kit.schedule.DueWork`."""
     columns: list[Any] = [
         Column("id", Text, primary_key=True),
         Column("doc", JSONB, nullable=False),
@@ -154,14 +182,7 @@ def document_table(
             Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now())
         )
     if due:
-        columns.append(Column("next_action_at", DateTime(timezone=True)))
-        columns.append(
-            Index(
-                f"ix_{name}_next_action",
-                "next_action_at",
-                postgresql_where=text("next_action_at IS NOT NULL"),
-            )
-        )
+        columns += due_columns(name)
     return Table(name, metadata, *columns)
 
 

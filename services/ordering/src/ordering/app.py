@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from switchboard_kit.app import Runtime, create_service_app
+from switchboard_kit.app import create_service_app
 
 from . import events, resources
 from .catalog import Catalog
@@ -12,7 +12,7 @@ from .config import Settings
 from .models import kit
 from .provisioning import SimulatedProvisioning
 from .service import OrderService
-from .worker import FulfilmentWorker
+from .worker import fulfilment_scheduler
 
 BASE_PATH = "/tmf-api/productOrderingManagement/v4"
 
@@ -27,19 +27,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         provisioning_delay=settings.provisioning_delay_seconds,
         cancellation_delay=settings.cancellation_delay_seconds,
     )
-    worker = FulfilmentWorker(
-        service,
-        SimulatedProvisioning(
-            fallout_rate=settings.provisioning_fallout_rate,
-            pending_rate=settings.provisioning_pending_rate,
-            seed=settings.provisioning_seed,
-        ),
-        poll_interval=settings.worker_poll_interval,
-        batch_size=settings.worker_batch_size,
+    adapter = SimulatedProvisioning(
+        fallout_rate=settings.provisioning_fallout_rate,
+        pending_rate=settings.provisioning_pending_rate,
+        seed=settings.provisioning_seed,
     )
-
-    async def fulfilment(runtime: Runtime) -> None:
-        await worker.run(runtime)
+    scheduler = fulfilment_scheduler(
+        service, adapter, poll_interval=settings.worker_poll_interval, batch_size=settings.worker_batch_size
+    )
 
     app = create_service_app(
         name="ordering",
@@ -51,8 +46,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metadata_tables=kit,
         resources=resources.declare(service),
         topics=events.TOPICS,
-        workers=[fulfilment] if settings.worker_enabled else [],
+        scheduler=scheduler if settings.worker_enabled else None,
     )
     app.state.order_service = service
-    app.state.worker = worker
+    app.state.provisioning = adapter
+    app.state.scheduler = scheduler  # tests run its passes: scheduler.tick(runtime.store)
     return app

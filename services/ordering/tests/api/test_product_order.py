@@ -359,7 +359,7 @@ class TestFulfilment:
         held = (await client.get(f"{ORDERS}/{order['id']}")).json()
         assert held["state"] == "held"
         assert any("held:" in n["text"] for n in held["note"])
-        app.state.worker.adapter.fallout_rate = 0.0
+        app.state.provisioning.fallout_rate = 0.0
         retry = await client.patch(f"{ORDERS}/{order['id']}", json={"state": "inProgress"})
         assert retry.status_code == 200 and retry.json()["state"] == "inProgress"
         await run_worker(app)

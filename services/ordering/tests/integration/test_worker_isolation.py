@@ -1,7 +1,8 @@
 """One broken order or cancellation must not stop the fulfilment worker for the others.
 
 The broken rows are made by hand in the real tables (as a bug or a bad migration would leave them),
-next to good ones made through the API."""
+next to good ones made through the API. The worker runs on the kit's scheduler: a broken row is
+retried with a growing backoff and parked after the last attempt (switchboard_kit.schedule)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 
 from switchboard_dev import testing
+from switchboard_kit.schedule import ManualClock
 
 from ..api.test_product_order import ORDERS, create
 from ..conftest import BASE, run_worker
@@ -28,7 +30,9 @@ async def execute(app: FastAPI, sql: str, **params: Any) -> None:
 
 async def order_row(app: FastAPI, id: str) -> Any:
     (row,) = await testing.sql(
-        app, "SELECT state, version, next_action_at, now() AS now FROM product_order WHERE id = :id", id=id
+        app,
+        "SELECT state, version, next_action_at, attempts, last_error, now() AS now FROM product_order WHERE id = :id",
+        id=id,
     )
     return SimpleNamespace(**row)
 
@@ -58,15 +62,16 @@ async def test_a_broken_order_does_not_stop_the_others(
     await break_order(app, bad["id"])
     bad_before = await order_row(app, bad["id"])
 
-    with caplog.at_level(logging.ERROR, logger="ordering.worker"):
+    with caplog.at_level(logging.ERROR, logger="switchboard.schedule"):
         assert await run_worker(app) == 1
 
     done = (await client.get(f"{ORDERS}/{good['id']}")).json()
     assert done["state"] == "completed"
     bad_after = await order_row(app, bad["id"])
     assert (bad_after.state, bad_after.version) == ("inProgress", bad_before.version)  # rolled back
-    # Out of the due set for a while, not retried on every poll.
+    # Out of the due set for a while, not retried on every poll; the failure is counted and kept.
     assert bad_after.next_action_at > bad_after.now + timedelta(seconds=30)
+    assert bad_after.attempts == 1 and bad_after.last_error.startswith("InvalidTransition")
     assert any(bad["id"] in r.getMessage() and r.exc_info for r in caplog.records)
 
     assert await run_worker(app) == 0
@@ -94,7 +99,7 @@ async def test_a_broken_cancellation_does_not_stop_the_others(
         id=cancels[0]["id"],
     )
 
-    with caplog.at_level(logging.ERROR, logger="ordering.worker"):
+    with caplog.at_level(logging.ERROR, logger="switchboard.schedule"):
         assert await run_worker(app) == 1
     assert (await client.get(f"{ORDERS}/{orders[1]['id']}")).json()["state"] == "pendingCancellation"
     assert any(cancels[0]["id"] in r.getMessage() for r in caplog.records)
@@ -110,3 +115,26 @@ async def test_a_broken_cancellation_does_not_stop_the_others(
 
     await run_worker(app)
     assert (await client.get(f"{ORDERS}/{orders[1]['id']}")).json()["state"] == "cancelled"
+
+
+async def test_a_broken_order_backs_off_longer_each_time_then_is_parked(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    bad = await create(client)
+    await break_order(app, bad["id"])
+    scheduler = app.state.scheduler
+    clock = scheduler.clock = ManualClock((await order_row(app, bad["id"])).now)
+    (backoff,) = {work.backoff for work in scheduler.due}
+
+    waits = []
+    while (row := await order_row(app, bad["id"])).next_action_at is not None:
+        clock.advance(max(row.next_action_at - clock.now(), timedelta(0)))
+        assert await run_worker(app) == 0
+        row = await order_row(app, bad["id"])
+        if row.next_action_at is not None:
+            waits.append(row.next_action_at - clock.now())
+
+    assert waits == [backoff.delay(n) for n in range(1, backoff.max_attempts)]
+    assert waits[1] == 2 * waits[0] and waits[-1] == backoff.longest
+    assert (row.state, row.attempts) == ("inProgress", backoff.max_attempts)  # parked, with its error
+    assert row.last_error.startswith("InvalidTransition")
