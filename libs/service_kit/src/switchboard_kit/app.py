@@ -29,7 +29,7 @@ from starlette.routing import Match
 from . import db, logs, openapi, retention
 from .errors import CODE_BY_STATUS, ApiError, ErrorCode, invalid_body
 from .hub import HubDeliverer, hub_openapi, hub_routes
-from .middleware import RequestMiddleware
+from .middleware import CorsMiddleware, RequestMiddleware
 from .relay import OutboxRelay
 from .resource import Resource, openapi_part, routes
 from .settings import ServiceSettings
@@ -278,6 +278,8 @@ def create_service_app(
             {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
         )
 
+    if settings.cors_allow_origins:  # inside RequestMiddleware: preflights get a correlation id too
+        app.add_middleware(CorsMiddleware, origins=settings.cors_allow_origins)
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
     openapi.install(
         app,

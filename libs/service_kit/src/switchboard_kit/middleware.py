@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import orjson
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .context import correlation_id
-from .errors import ApiError
+from .errors import ApiError, ErrorCode
 from .ids import new_id
 
 CORRELATION_HEADER = b"x-correlation-id"
@@ -94,6 +97,45 @@ class RequestMiddleware:
         return BodyTooLarge(
             "Request body too large", f"The request body exceeds the limit of {self.max_bytes} bytes"
         )
+
+
+class CorsMiddleware(CORSMiddleware):
+    """Starlette's CORS for the TMF APIs: a browser at one of ``origins`` may call every operation.
+
+    A preflight that is refused (origin, method or header not allowed) is a TMF Error with 400 instead
+    of Starlette's plain text. The app installs it only when origins are configured: with none, a
+    preflight is an ``OPTIONS`` the routes do not serve (405) and no response carries an
+    ``Access-Control-Allow-Origin``, so browsers refuse every cross-origin call.
+    """
+
+    METHODS = ("GET", "HEAD", "POST", "PATCH", "DELETE")
+    REQUEST_HEADERS = (
+        "Authorization",
+        "Content-Type",
+        "Idempotency-Key",
+        "If-Match",
+        "If-None-Match",
+        "X-Correlation-ID",
+    )
+    RESPONSE_HEADERS = ("ETag", "Location", "X-Correlation-ID", "X-Total-Count", "X-Result-Count")
+
+    def __init__(self, app: ASGIApp, origins: Sequence[str], max_age: int = 600) -> None:
+        super().__init__(
+            app,
+            allow_origins=origins,
+            allow_methods=self.METHODS,
+            allow_headers=self.REQUEST_HEADERS,
+            expose_headers=self.RESPONSE_HEADERS,
+            max_age=max_age,
+        )
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        error = ErrorCode.BAD_REQUEST.error(bytes(response.body).decode(), reason="CORS request not allowed")
+        headers = {k: v for k, v in response.headers.items() if k.lower().startswith("access-control-")}
+        return Response(orjson.dumps(error.to_body()), 400, headers, media_type="application/json")
 
 
 async def send_error(send: Send, error: ApiError, extra_headers: Sequence[tuple[bytes, bytes]] = ()) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import orjson
+from pydantic import field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
@@ -47,8 +48,21 @@ class ServiceSettings(BaseSettings):
     hub_delivery_retention: float = 7 * 86400.0
     processed_event_retention: float = 30 * 86400.0
     idempotency_key_retention: float = 86400.0
+    # Browser origins allowed to call the API (CORS), e.g. "https://desk.example,https://ops.example"
+    # or a JSON list; empty (the default) answers no cross-origin request.
+    cors_allow_origins: Annotated[list[str], NoDecode] = []
     log_level: str = "INFO"
     gc_thresholds: tuple[int, int, int] = (20_000, 50, 100)
+
+    @field_validator("cors_allow_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return orjson.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     @model_validator(mode="before")
     @classmethod
