@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
@@ -15,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import insert
 from starlette.applications import Starlette
@@ -24,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from switchboard_dev import testing
+from switchboard_dev.infra import free_port
 from switchboard_kit import db
 from switchboard_kit.app import create_service_app
 from switchboard_kit.settings import ServiceSettings
@@ -44,12 +43,6 @@ def kit_db(pg_server_url: str) -> Iterator[str]:
         yield url
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Listener:
     """A real HTTP listener answering ``status`` to every delivery."""
 
@@ -65,19 +58,8 @@ class Listener:
         self.app = Starlette(routes=[Route("/cb/listener/{event}", listener, methods=["POST"])])
         self.callback = f"http://127.0.0.1:{self.port}/cb"
 
-    @contextlib.asynccontextmanager
-    async def serve(self) -> AsyncIterator[None]:
-        server = uvicorn.Server(
-            uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
-        )
-        task = asyncio.create_task(server.serve())
-        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-            await asyncio.sleep(0.01)
-        try:
-            yield
-        finally:
-            server.should_exit = True
-            await task
+    def serve(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return testing.serving(self.app, self.port)
 
 
 class Collect(logging.Handler):
