@@ -331,6 +331,10 @@ class Suite:
         if self.broker is not None:
             # tansu has no InitProducerId; real Kafka keeps the service's default (on).
             env[f"{p}KAFKA_ENABLE_IDEMPOTENCE"] = "false"
+        for other in self.specs:
+            # The sibling services it may call (switchboard_kit.clients), unless set already.
+            if other.name != spec.name:
+                env.setdefault(f"{p}SIBLINGS__{other.name.upper()}", self.api_urls[other.name])
         env["PYTHONUNBUFFERED"] = "1"  # logs appear as they happen
         return env
 

@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from . import db, logs, openapi, retention
+from .clients import CircuitBreaker, SiblingClient, Siblings
 from .errors import CODE_BY_STATUS, ApiError, ErrorCode, invalid_body
 from .hub import HubDeliverer, hub_openapi, hub_routes
 from .middleware import CorsMiddleware, RequestMiddleware
@@ -51,7 +52,8 @@ class Runtime:
     engine: AsyncEngine = field(init=False)
     store: Store = field(init=False)  # the service's one persistence seam
     sessionmaker: async_sessionmaker[AsyncSession] = field(init=False)
-    http: httpx.AsyncClient = field(init=False)
+    hub_http: httpx.AsyncClient = field(init=False)  # the hub's deliveries, with the hub's timeout
+    siblings: Siblings = field(init=False)  # clients of the sibling services, by name
     relay: OutboxRelay | None = None
     deliverer: HubDeliverer | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -188,7 +190,8 @@ def create_service_app(
         gc.set_threshold(*settings.gc_thresholds)
         runtime.store = Store(runtime.engine, metadata_tables, on_commit=wake_relay)
         runtime.sessionmaker = db.sessionmaker(runtime.engine)
-        runtime.http = httpx.AsyncClient(timeout=settings.hub_timeout)
+        runtime.hub_http = httpx.AsyncClient(timeout=settings.hub_timeout)
+        runtime.siblings = sibling_clients(settings)
         app.state.sessionmaker = runtime.sessionmaker
         if settings.kafka_bootstrap_servers and settings.relay_enabled:
             runtime.relay = OutboxRelay(
@@ -208,7 +211,7 @@ def create_service_app(
             runtime.deliverer = HubDeliverer(
                 runtime.sessionmaker,
                 metadata_tables,
-                runtime.http,
+                runtime.hub_http,
                 poll_interval=settings.hub_poll_interval,
                 max_attempts=settings.hub_max_attempts,
                 backoff_base=settings.hub_backoff_base,
@@ -241,7 +244,8 @@ def create_service_app(
             runtime.tasks.clear()
             if runtime.relay is not None:
                 await runtime.relay._close_producer()
-            await runtime.http.aclose()
+            await runtime.hub_http.aclose()
+            await runtime.siblings.aclose()
             await runtime.engine.dispose()
 
     app = FastAPI(title=title, version=version, description=description, lifespan=lifespan, **NO_CDN_DOCS)
@@ -292,6 +296,26 @@ def create_service_app(
         ],
     )
     return app
+
+
+def sibling_clients(settings: ServiceSettings) -> Siblings:
+    """A :class:`SiblingClient` (and its own breaker) per ``settings.siblings`` entry."""
+    return Siblings(
+        {
+            name: SiblingClient(
+                name,
+                url,
+                connect_timeout=settings.sibling_connect_timeout,
+                read_timeout=settings.sibling_read_timeout,
+                total_timeout=settings.sibling_total_timeout,
+                attempts=settings.sibling_attempts,
+                backoff_base=settings.sibling_backoff_base,
+                backoff_max=settings.sibling_backoff_max,
+                breaker=CircuitBreaker(settings.sibling_breaker_failures, settings.sibling_breaker_reset),
+            )
+            for name, url in settings.siblings.items()
+        }
+    )
 
 
 # FastAPI's /docs and /redoc load their scripts from a CDN, so they are blank offline: turn them off

@@ -10,11 +10,12 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .context import correlation_id
+from .context import bearer_token, correlation_id
 from .errors import ApiError, ErrorCode
 from .ids import new_id
 
 CORRELATION_HEADER = b"x-correlation-id"
+AUTHORIZATION_HEADER = b"authorization"
 
 
 class RequestMiddleware:
@@ -22,6 +23,8 @@ class RequestMiddleware:
 
     - ``X-Correlation-ID`` is taken from the request or created, set for logs and events, and
       returned on the response;
+    - the bearer token of ``Authorization`` is set in :data:`switchboard_kit.context.bearer_token`,
+      so calls to sibling services forward it;
     - ``/x/`` is routed as ``/x``, so clients that add a trailing slash are not redirected;
     - a body above ``max_body_bytes`` is refused with a TMF Error and 413, by its
       ``Content-Length`` or, when streamed without one, by counting.
@@ -43,10 +46,15 @@ class RequestMiddleware:
             if raw:
                 scope["raw_path"] = raw.rstrip(b"/") or b"/"
         cid = None
+        bearer = None
         declared = -1
         for name, value in scope["headers"]:
             if name == CORRELATION_HEADER:
                 cid = value.decode("latin-1")[:200] or None
+            elif name == AUTHORIZATION_HEADER:
+                scheme, _, credentials = value.decode("latin-1").partition(" ")
+                if scheme.lower() == "bearer" and credentials.strip():
+                    bearer = credentials.strip()
             elif name == b"content-length":
                 try:
                     declared = int(value)
@@ -58,6 +66,7 @@ class RequestMiddleware:
             await send_error(send, self._too_large(), [cid_header])
             return
         token = correlation_id.set(cid)
+        bearer_set = bearer_token.set(bearer)
         received = 0
         started = False
         exceeded = False
@@ -91,6 +100,7 @@ class RequestMiddleware:
             if not started:
                 await send_error(send, self._too_large(), [cid_header])
         finally:
+            bearer_token.reset(bearer_set)
             correlation_id.reset(token)
 
     def _too_large(self) -> ApiError:

@@ -19,7 +19,8 @@ class ServiceSettings(BaseSettings):
     ``DATABASE_URL`` / ``KAFKA_BOOTSTRAP_SERVERS`` when no per-service value is set.
     """
 
-    model_config = SettingsConfigDict(env_prefix="SERVICE_", extra="ignore")
+    # "__" reads nested values: <PREFIX>SIBLINGS__<NAME>=<base URL> is siblings["<name>"].
+    model_config = SettingsConfigDict(env_prefix="SERVICE_", extra="ignore", env_nested_delimiter="__")
 
     database_url: str = DEFAULT_DATABASE_URL
     db_pool_size: int = 32
@@ -42,6 +43,17 @@ class ServiceSettings(BaseSettings):
     hub_backoff_base: float = 1.0
     hub_backoff_max: float = 300.0
     hub_timeout: float = 5.0
+    # Sibling services this one calls (switchboard_kit.clients): name -> base URL of its TMF API, from
+    # <PREFIX>SIBLINGS__<NAME> (make run sets one per service of the suite manifest) or a JSON object.
+    siblings: dict[str, str] = {}
+    sibling_connect_timeout: float = 1.0
+    sibling_read_timeout: float = 5.0
+    sibling_total_timeout: float = 10.0  # the whole call, retries and backoff included
+    sibling_attempts: int = 3  # idempotent calls only
+    sibling_backoff_base: float = 0.1
+    sibling_backoff_max: float = 2.0
+    sibling_breaker_failures: int = 5  # consecutive failures that open a sibling's circuit
+    sibling_breaker_reset: float = 10.0  # seconds open before one probe call is let through
     # Retention of the kit's own rows, in seconds (0 keeps them); see switchboard_kit.retention.
     retention_interval: float = 300.0
     outbox_retention: float = 7 * 86400.0
