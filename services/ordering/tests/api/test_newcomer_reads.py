@@ -67,8 +67,10 @@ async def test_operations_have_clean_ids_and_only_the_statuses_they_can_answer(a
         "registerListener",
         "retrieveListener",
         "unregisterListener",
+        "retrieveListenerDeliveryStatus",
     }
     assert set(paths[f"{base}/productOrder/{{id}}"]["get"]["responses"]) == {"200", "304", "400", "404"}
     assert set(paths[f"{base}/productOrder/{{id}}"]["delete"]["responses"]) == {"204", "404", "409", "412"}
     assert set(paths[f"{base}/hub/{{id}}"]["delete"]["responses"]) == {"204", "404"}
+    assert set(paths[f"{base}/hub/{{id}}/deliveryStatus"]["get"]["responses"]) == {"200", "404"}
     assert all("500" not in op["responses"] for ops in paths.values() for op in ops.values())
