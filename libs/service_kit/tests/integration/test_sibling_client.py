@@ -294,12 +294,15 @@ class TestContext:
             )
             assert answer.status_code == 200, answer.text
             anonymous = await caller.get("/proxy/t-10")
-        (_, path, headers), (_, _, anonymous_headers) = sibling.received
+            basic = await caller.get("/proxy/t-11", headers={"Authorization": "Basic dXNlcjpwdw=="})
+            assert basic.status_code == 200
+        (_, path, headers), (_, _, anonymous_headers), (_, _, basic_headers) = sibling.received
         assert path == f"{BASE}/thing/t-9"
         assert headers["x-correlation-id"] == "corr-42"
         assert headers["authorization"] == "Bearer tok.en.sig"
         assert anonymous_headers["x-correlation-id"] == anonymous.headers["X-Correlation-ID"]
         assert "authorization" not in anonymous_headers
+        assert "authorization" not in basic_headers  # only a bearer token is the caller's to forward
         assert bearer_token.get() is None and correlation_id.get() is None
         await client.aclose()
 
