@@ -346,6 +346,10 @@ class Suite:
         if not os.environ.get("AUTH_JWKS_URL"):
             for name, value in self.issuer.env(p).items():
                 env.setdefault(name, value)
+        for other in self.specs:
+            # The sibling services it may call (switchboard_kit.clients), unless set already.
+            if other.name != spec.name:
+                env.setdefault(f"{p}SIBLINGS__{other.name.upper()}", self.api_urls[other.name])
         env["PYTHONUNBUFFERED"] = "1"  # logs appear as they happen
         return env
 

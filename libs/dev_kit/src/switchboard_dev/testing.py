@@ -155,3 +155,22 @@ async def sql(app: FastAPI, statement: str, **params: Any) -> list[dict[str, Any
 
     rows: list[dict[str, Any]] = await app.state.runtime.store.fetch(text(statement).bindparams(**params))
     return rows
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any, port: int) -> AsyncIterator[None]:
+    """Serves the ASGI ``app`` with uvicorn on ``127.0.0.1:port`` for the block: a real HTTP peer
+    (a hub listener, a sibling service) on loopback, no mocks."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            await task  # raises what stopped it (port taken...)
+        await asyncio.sleep(0.01)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await task

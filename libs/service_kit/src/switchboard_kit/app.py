@@ -27,9 +27,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from . import auth, db, logs, openapi, retention
+from .clients import CircuitBreaker, SiblingClient, Siblings
 from .errors import CODE_BY_STATUS, ApiError, ErrorCode, invalid_body
 from .hub import HubDeliverer, hub_openapi, hub_routes
-from .middleware import RequestMiddleware
+from .middleware import CorsMiddleware, RequestMiddleware
 from .relay import OutboxRelay
 from .resource import Resource, openapi_part, routes
 from .schedule import Scheduler
@@ -53,7 +54,8 @@ class Runtime:
     store: Store = field(init=False)  # the service's one persistence seam
     verifier: auth.Verifier = field(init=False)  # bearer tokens
     sessionmaker: async_sessionmaker[AsyncSession] = field(init=False)
-    http: httpx.AsyncClient = field(init=False)
+    hub_http: httpx.AsyncClient = field(init=False)  # the hub's deliveries, with the hub's timeout
+    siblings: Siblings = field(init=False)  # clients of the sibling services, by name
     relay: OutboxRelay | None = None
     deliverer: HubDeliverer | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -192,7 +194,8 @@ def create_service_app(
         gc.set_threshold(*settings.gc_thresholds)
         runtime.store = Store(runtime.engine, metadata_tables, on_commit=wake_relay)
         runtime.sessionmaker = db.sessionmaker(runtime.engine)
-        runtime.http = httpx.AsyncClient(timeout=settings.hub_timeout)
+        runtime.hub_http = httpx.AsyncClient(timeout=settings.hub_timeout)
+        runtime.siblings = sibling_clients(settings)
         app.state.sessionmaker = runtime.sessionmaker
         if settings.kafka_bootstrap_servers and settings.relay_enabled:
             runtime.relay = OutboxRelay(
@@ -212,7 +215,7 @@ def create_service_app(
             runtime.deliverer = HubDeliverer(
                 runtime.sessionmaker,
                 metadata_tables,
-                runtime.http,
+                runtime.hub_http,
                 poll_interval=settings.hub_poll_interval,
                 max_attempts=settings.hub_max_attempts,
                 backoff_base=settings.hub_backoff_base,
@@ -247,7 +250,8 @@ def create_service_app(
             runtime.tasks.clear()
             if runtime.relay is not None:
                 await runtime.relay._close_producer()
-            await runtime.http.aclose()
+            await runtime.hub_http.aclose()
+            await runtime.siblings.aclose()
             await runtime.engine.dispose()
 
     app = FastAPI(title=title, version=version, description=description, lifespan=lifespan, **NO_CDN_DOCS)
@@ -291,8 +295,11 @@ def create_service_app(
         roles_claim=settings.auth_roles_claim,
         party_claim=settings.auth_party_claim,
     )
-    # Added first, so it runs inside RequestMiddleware: a 401 carries the correlation id too.
+    # Added first, so it runs inside CORS (a preflight needs no token) and RequestMiddleware (a 401
+    # carries the correlation id too).
     app.add_middleware(auth.AuthMiddleware, verifier=runtime.verifier)
+    if settings.cors_allow_origins:  # inside RequestMiddleware: preflights get a correlation id too
+        app.add_middleware(CorsMiddleware, origins=settings.cors_allow_origins)
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
     openapi.install(
         app,
@@ -305,6 +312,26 @@ def create_service_app(
         ],
     )
     return app
+
+
+def sibling_clients(settings: ServiceSettings) -> Siblings:
+    """A :class:`SiblingClient` (and its own breaker) per ``settings.siblings`` entry."""
+    return Siblings(
+        {
+            name: SiblingClient(
+                name,
+                url,
+                connect_timeout=settings.sibling_connect_timeout,
+                read_timeout=settings.sibling_read_timeout,
+                total_timeout=settings.sibling_total_timeout,
+                attempts=settings.sibling_attempts,
+                backoff_base=settings.sibling_backoff_base,
+                backoff_max=settings.sibling_backoff_max,
+                breaker=CircuitBreaker(settings.sibling_breaker_failures, settings.sibling_breaker_reset),
+            )
+            for name, url in settings.siblings.items()
+        }
+    )
 
 
 # FastAPI's /docs and /redoc load their scripts from a CDN, so they are blank offline: turn them off

@@ -102,6 +102,9 @@ def kit_tables(metadata: MetaData) -> KitTables:
         Column("delivered_at", DateTime(timezone=True)),
         Column("failed_at", DateTime(timezone=True)),
         Column("last_error", Text),
+        # Delivery status per subscription (GET /hub/{id}/deliveryStatus).
+        Column("last_attempt_at", DateTime(timezone=True)),
+        Column("last_error_at", DateTime(timezone=True)),
         UniqueConstraint("subscription_id", "event_id", name="uq_hub_delivery_subscription_event"),
         Index(
             "ix_hub_delivery_due",

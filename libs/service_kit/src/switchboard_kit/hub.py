@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import case, delete, func, insert, select, update
+from sqlalchemy import true as sa_true
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import Response
@@ -40,12 +41,32 @@ _INVALID_HUB_QUERY = ErrorCode.INVALID_HUB_QUERY
 _PATH = re.compile(r"^@?[A-Za-z_][A-Za-z0-9_]*(\.@?[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
+def _ipv6() -> str:
+    h = "[0-9A-Fa-f]{1,4}"
+    forms = [f"(?:{h}:){{7}}{h}", f"(?:{h}:){{1,7}}:", f":(?::{h}){{1,7}}", "::"]
+    forms += [f"(?:{h}:){{{n}}}(?::{h}){{1,{7 - n}}}" for n in range(1, 7)]
+    return "|".join(forms)
+
+
+_LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PORT = "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+#: What a hub ``callback`` must be, in the document and in the server alike: an absolute http(s) URL
+#: whose host is a DNS name, an IPv4 or a bracketed IPv6 address (no user info), with an optional port
+#: and printable ASCII after it (percent-encode the rest).
+CALLBACK_PATTERN = (
+    rf"^[Hh][Tt][Tt][Pp][Ss]?://(?:{_LABEL}(?:\.{_LABEL})*|\[(?:{_ipv6()})\])(?::{_PORT})?(?:[/?#][!-~]*)?$"
+)
+_CALLBACK = re.compile(CALLBACK_PATTERN)
+
+
 class EventSubscriptionInput(BaseModel):
     """Request body of ``POST /hub``."""
 
     model_config = ConfigDict(extra="forbid")
     callback: str = Field(
-        min_length=1, description="Base URL of the listener; events go to {callback}/listener/{eventName}"
+        min_length=1,
+        description="Base URL of the listener (an absolute http(s) URL); events go to {callback}/listener/{eventName}",
+        json_schema_extra={"pattern": CALLBACK_PATTERN},
     )
     query: str | None = Field(
         default=None, description="TMF630 filter on the event, e.g. eventType=ProductOrderCreateEvent"
@@ -56,6 +77,33 @@ class EventSubscription(BaseModel):
     id: str
     callback: str
     query: str | None = None
+
+
+class HubDeliveryStatus(BaseModel):
+    """How a subscription's deliveries are going: answer of ``GET /hub/{id}/deliveryStatus``.
+
+    Counts cover the deliveries still kept (finished ones are deleted after the service's
+    ``HUB_DELIVERY_RETENTION``)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    id: str = Field(description="The subscription's id")
+    callback: str
+    pending: int = Field(description="Deliveries not yet made, waiting for their next attempt")
+    delivered: int = Field(description="Deliveries the listener accepted (2xx)")
+    failed: int = Field(description="Deliveries abandoned after the last attempt")
+    attempts: int = Field(description="POSTs made to the listener, successful or not")
+    lastAttempt: datetime | None = Field(default=None, description="When the listener was last called")
+    lastDelivered: datetime | None = Field(
+        default=None, description="When the listener last accepted an event"
+    )
+    lastError: str | None = Field(
+        default=None, description="What went wrong at the last failed attempt, e.g. 'HTTP 500'"
+    )
+    lastErrorAt: datetime | None = Field(default=None, description="When the last failed attempt was made")
+    nextAttempt: datetime | None = Field(
+        default=None, description="When the next pending delivery is due (none when nothing is pending)"
+    )
+    type: str = Field(default="HubDeliveryStatus", alias="@type")
 
 
 def parse_query(query: str | None) -> list[tuple[list[str], set[str]]]:
@@ -91,7 +139,8 @@ def check_hub_query(
 
 
 def check_callback(callback: str) -> None:
-    """400 unless ``callback`` is an absolute http(s) URL with a host that deliveries can be POSTed to."""
+    """400 unless ``callback`` is an absolute http(s) URL with a host that deliveries can be POSTed to
+    (:data:`CALLBACK_PATTERN`, which the OpenAPI document states)."""
     problem = None
     try:
         parts = urlsplit(callback)
@@ -99,6 +148,11 @@ def check_callback(callback: str) -> None:
             problem = "callback must be an absolute http(s) URL with a host"
         elif any(c.isspace() for c in callback):
             problem = "callback must not contain whitespace"
+        elif not _CALLBACK.fullmatch(callback):
+            problem = (
+                "callback must be http(s)://host[:port][/path], the host a DNS name or an IP address"
+                " without user info, in printable ASCII (percent-encode the rest)"
+            )
         else:
             _ = parts.port  # ValueError when not a number in 0..65535
             httpx.URL(callback)
@@ -185,6 +239,56 @@ class _Hub:
             raise _not_found(id)
         return Response(orjson.dumps(_subscription(rows[0])), media_type="application/json")
 
+    async def delivery_status(self, request: Request) -> Response:
+        id = request.path_params["id"]
+        subs, d = self.store.tables.hub_subscription, self.store.tables.hub_delivery
+        pending = d.c.delivered_at.is_(None) & d.c.failed_at.is_(None)
+        latest_error = (
+            select(d.c.last_error, d.c.last_error_at)
+            .where(d.c.subscription_id == id, d.c.last_error_at.is_not(None))
+            .order_by(d.c.last_error_at.desc())
+            .limit(1)
+            .lateral()
+        )
+        totals = (
+            select(
+                func.count().filter(pending).label("pending"),
+                func.count(d.c.delivered_at).label("delivered"),
+                func.count(d.c.failed_at).label("failed"),
+                func.coalesce(func.sum(d.c.attempts), 0).label("attempts"),
+                func.max(d.c.last_attempt_at).label("last_attempt"),
+                func.max(d.c.delivered_at).label("last_delivered"),
+                func.min(case((pending, d.c.next_attempt_at))).label("next_attempt"),
+            )
+            .where(d.c.subscription_id == id)
+            .subquery()
+        )
+        rows = await self.store.fetch(
+            select(
+                subs.c.id, subs.c.callback, totals, latest_error.c.last_error, latest_error.c.last_error_at
+            )
+            .select_from(subs.join(totals, sa_true()).outerjoin(latest_error, sa_true()))
+            .where(subs.c.id == id)
+        )
+        if not rows:
+            raise _not_found(id)
+        row = rows[0]
+        status = HubDeliveryStatus(
+            id=row["id"],
+            callback=row["callback"],
+            pending=row["pending"],
+            delivered=row["delivered"],
+            failed=row["failed"],
+            attempts=row["attempts"],
+            lastAttempt=row["last_attempt"],
+            lastDelivered=row["last_delivered"],
+            lastError=row["last_error"],
+            lastErrorAt=row["last_error_at"],
+            nextAttempt=row["next_attempt"],
+        )
+        body = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return Response(orjson.dumps(body), media_type="application/json")
+
     async def unregister(self, request: Request) -> Response:
         auth.require(request, HUB_ROLES)
         id = request.path_params["id"]
@@ -198,7 +302,8 @@ class _Hub:
 def hub_routes(
     runtime: Any, base_path: str, compilers: Mapping[str, QueryCompiler], event_types: Collection[str]
 ) -> list[BaseRoute]:
-    """``POST /hub``, ``GET /hub/{id}`` and ``DELETE /hub/{id}`` under ``base_path``. A subscription's
+    """``POST /hub``, ``GET /hub/{id}``, ``DELETE /hub/{id}`` and ``GET /hub/{id}/deliveryStatus`` under
+    ``base_path``. A subscription's
     query must be able to match the service's events: ``eventType`` among ``event_types``, and
     ``event.<resource>.<attribute>`` known to ``compilers[<resource>]`` (see :func:`check_hub_query`)."""
     hub = _Hub(runtime, compilers, event_types)
@@ -206,6 +311,7 @@ def hub_routes(
         Route(f"{base_path}/hub", hub.register, methods=["POST"]),
         Route(f"{base_path}/hub/{{id}}", hub.retrieve, methods=["GET"]),
         Route(f"{base_path}/hub/{{id}}", hub.unregister, methods=["DELETE"]),
+        Route(f"{base_path}/hub/{{id}}/deliveryStatus", hub.delivery_status, methods=["GET"]),
     ]
 
 
@@ -251,8 +357,33 @@ def hub_openapi(base_path: str) -> OpenApiPart:
                 "responses": {"204": {"description": "Unregistered"}, **openapi.errors(404)},
             },
         },
+        f"{base_path}/hub/{{id}}/deliveryStatus": {
+            "get": {
+                "tags": tags,
+                "operationId": "retrieveListenerDeliveryStatus",
+                "summary": "Retrieves how a listener's deliveries are going",
+                "description": (
+                    "How the deliveries of a hub subscription are going: pending, delivered and abandoned"
+                    " deliveries, attempts made, the last attempt, the last error and when the next"
+                    " attempt is due. A failing delivery is retried with exponential backoff and"
+                    " abandoned after the service's maximum number of attempts. An extension of TMF630."
+                ),
+                "parameters": [openapi.path_id("subscription")],
+                "responses": {
+                    "200": {
+                        "description": "The delivery status",
+                        "content": openapi.json_content(openapi.ref(HubDeliveryStatus)),
+                    },
+                    **openapi.errors(404),
+                },
+            }
+        },
     }
-    return paths, [(EventSubscriptionInput, "validation"), (EventSubscription, "serialization")]
+    return paths, [
+        (EventSubscriptionInput, "validation"),
+        (EventSubscription, "serialization"),
+        (HubDeliveryStatus, "serialization"),
+    ]
 
 
 class HubDeliverer:
@@ -299,7 +430,9 @@ class HubDeliverer:
         async with self.sessionmaker() as session, session.begin():
             rows = (
                 await session.execute(
-                    select(d.c.id, d.c.event_type, d.c.payload, d.c.attempts, s.c.callback)
+                    select(
+                        d.c.id, d.c.subscription_id, d.c.event_type, d.c.payload, d.c.attempts, s.c.callback
+                    )
                     .join(s, s.c.id == d.c.subscription_id)
                     .where(
                         d.c.delivered_at.is_(None),
@@ -311,22 +444,34 @@ class HubDeliverer:
                     .with_for_update(of=d, skip_locked=True)
                 )
             ).all()
+            attempted = datetime.now(UTC)
             results = await asyncio.gather(*(self._post(row) for row in rows))
             now = datetime.now(UTC)
             for row, error in zip(rows, results, strict=True):
+                attempts = row.attempts + 1
+                values: dict[str, Any] = {"attempts": attempts, "last_attempt_at": attempted}
                 if error is None:
-                    await session.execute(
-                        update(d).where(d.c.id == row.id).values(delivered_at=now, attempts=row.attempts + 1)
-                    )
+                    values["delivered_at"] = now
+                    await session.execute(update(d).where(d.c.id == row.id).values(**values))
                     self.delivered += 1
                     continue
-                attempts = row.attempts + 1
-                values: dict[str, Any] = {"attempts": attempts, "last_error": error[:500]}
+                values |= {"last_error": error[:500], "last_error_at": attempted}
+                context = {
+                    "delivery": row.id,
+                    "subscription": row.subscription_id,
+                    "eventType": row.event_type,
+                    "attempts": attempts,
+                    "error": error,
+                }
                 if attempts >= self.max_attempts:
                     values["failed_at"] = now
-                    log.error("hub delivery abandoned", extra={"delivery": row.id, "error": error})
+                    log.error("hub delivery abandoned", extra=context)
                 else:
                     values["next_attempt_at"] = now + timedelta(seconds=self.backoff(attempts))
+                    log.warning(
+                        "hub delivery failed, will retry",
+                        extra={**context, "nextAttempt": values["next_attempt_at"].isoformat()},
+                    )
                 await session.execute(update(d).where(d.c.id == row.id).values(**values))
         return len(rows)
 

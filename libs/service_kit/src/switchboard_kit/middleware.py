@@ -5,13 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import orjson
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .context import correlation_id
-from .errors import ApiError
+from .context import bearer_token, correlation_id
+from .errors import ApiError, ErrorCode
 from .ids import new_id
 
 CORRELATION_HEADER = b"x-correlation-id"
+AUTHORIZATION_HEADER = b"authorization"
 
 
 class RequestMiddleware:
@@ -19,6 +23,8 @@ class RequestMiddleware:
 
     - ``X-Correlation-ID`` is taken from the request or created, set for logs and events, and
       returned on the response;
+    - the bearer token of ``Authorization`` is set in :data:`switchboard_kit.context.bearer_token`,
+      so calls to sibling services forward it;
     - ``/x/`` is routed as ``/x``, so clients that add a trailing slash are not redirected;
     - a body above ``max_body_bytes`` is refused with a TMF Error and 413, by its
       ``Content-Length`` or, when streamed without one, by counting.
@@ -40,10 +46,15 @@ class RequestMiddleware:
             if raw:
                 scope["raw_path"] = raw.rstrip(b"/") or b"/"
         cid = None
+        bearer = None
         declared = -1
         for name, value in scope["headers"]:
             if name == CORRELATION_HEADER:
                 cid = value.decode("latin-1")[:200] or None
+            elif name == AUTHORIZATION_HEADER:
+                scheme, _, credentials = value.decode("latin-1").partition(" ")
+                if scheme.lower() == "bearer" and credentials.strip():
+                    bearer = credentials.strip()
             elif name == b"content-length":
                 try:
                     declared = int(value)
@@ -55,6 +66,7 @@ class RequestMiddleware:
             await send_error(send, self._too_large(), [cid_header])
             return
         token = correlation_id.set(cid)
+        bearer_set = bearer_token.set(bearer)
         received = 0
         started = False
         exceeded = False
@@ -88,12 +100,52 @@ class RequestMiddleware:
             if not started:
                 await send_error(send, self._too_large(), [cid_header])
         finally:
+            bearer_token.reset(bearer_set)
             correlation_id.reset(token)
 
     def _too_large(self) -> ApiError:
         return BodyTooLarge(
             "Request body too large", f"The request body exceeds the limit of {self.max_bytes} bytes"
         )
+
+
+class CorsMiddleware(CORSMiddleware):
+    """Starlette's CORS for the TMF APIs: a browser at one of ``origins`` may call every operation.
+
+    A preflight that is refused (origin, method or header not allowed) is a TMF Error with 400 instead
+    of Starlette's plain text. The app installs it only when origins are configured: with none, a
+    preflight is an ``OPTIONS`` the routes do not serve (405) and no response carries an
+    ``Access-Control-Allow-Origin``, so browsers refuse every cross-origin call.
+    """
+
+    METHODS = ("GET", "HEAD", "POST", "PATCH", "DELETE")
+    REQUEST_HEADERS = (
+        "Authorization",
+        "Content-Type",
+        "Idempotency-Key",
+        "If-Match",
+        "If-None-Match",
+        "X-Correlation-ID",
+    )
+    RESPONSE_HEADERS = ("ETag", "Location", "X-Correlation-ID", "X-Total-Count", "X-Result-Count")
+
+    def __init__(self, app: ASGIApp, origins: Sequence[str], max_age: int = 600) -> None:
+        super().__init__(
+            app,
+            allow_origins=origins,
+            allow_methods=self.METHODS,
+            allow_headers=self.REQUEST_HEADERS,
+            expose_headers=self.RESPONSE_HEADERS,
+            max_age=max_age,
+        )
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        error = ErrorCode.BAD_REQUEST.error(bytes(response.body).decode(), reason="CORS request not allowed")
+        headers = {k: v for k, v in response.headers.items() if k.lower().startswith("access-control-")}
+        return Response(orjson.dumps(error.to_body()), 400, headers, media_type="application/json")
 
 
 async def send_error(send: Send, error: ApiError, extra_headers: Sequence[tuple[bytes, bytes]] = ()) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import orjson
+from pydantic import field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
@@ -18,7 +19,8 @@ class ServiceSettings(BaseSettings):
     ``DATABASE_URL`` / ``KAFKA_BOOTSTRAP_SERVERS`` when no per-service value is set.
     """
 
-    model_config = SettingsConfigDict(env_prefix="SERVICE_", extra="ignore")
+    # "__" reads nested values: <PREFIX>SIBLINGS__<NAME>=<base URL> is siblings["<name>"].
+    model_config = SettingsConfigDict(env_prefix="SERVICE_", extra="ignore", env_nested_delimiter="__")
 
     database_url: str = DEFAULT_DATABASE_URL
     db_pool_size: int = 32
@@ -41,6 +43,17 @@ class ServiceSettings(BaseSettings):
     hub_backoff_base: float = 1.0
     hub_backoff_max: float = 300.0
     hub_timeout: float = 5.0
+    # Sibling services this one calls (switchboard_kit.clients): name -> base URL of its TMF API, from
+    # <PREFIX>SIBLINGS__<NAME> (make run sets one per service of the suite manifest) or a JSON object.
+    siblings: dict[str, str] = {}
+    sibling_connect_timeout: float = 1.0
+    sibling_read_timeout: float = 5.0
+    sibling_total_timeout: float = 10.0  # the whole call, retries and backoff included
+    sibling_attempts: int = 3  # idempotent calls only
+    sibling_backoff_base: float = 0.1
+    sibling_backoff_max: float = 2.0
+    sibling_breaker_failures: int = 5  # consecutive failures that open a sibling's circuit
+    sibling_breaker_reset: float = 10.0  # seconds open before one probe call is let through
     # Retention of the kit's own rows, in seconds (0 keeps them); see switchboard_kit.retention.
     retention_interval: float = 300.0
     outbox_retention: float = 7 * 86400.0
@@ -55,8 +68,21 @@ class ServiceSettings(BaseSettings):
     auth_audience: str | None = None
     auth_roles_claim: str = "roles"
     auth_party_claim: str = "party_id"
+    # Browser origins allowed to call the API (CORS), e.g. "https://desk.example,https://ops.example"
+    # or a JSON list; empty (the default) answers no cross-origin request.
+    cors_allow_origins: Annotated[list[str], NoDecode] = []
     log_level: str = "INFO"
     gc_thresholds: tuple[int, int, int] = (20_000, 50, 100)
+
+    @field_validator("cors_allow_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return orjson.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     @model_validator(mode="before")
     @classmethod

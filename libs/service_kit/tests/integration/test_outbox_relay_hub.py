@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
@@ -14,7 +13,6 @@ import httpx
 import orjson
 import pytest
 import pytest_asyncio
-import uvicorn
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy import Column, Integer, Table, Text, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from switchboard_dev import testing
+from switchboard_dev.infra import free_port
 from switchboard_kit import consumer, db, events
 from switchboard_kit.context import correlation_id
 from switchboard_kit.hub import HubDeliverer
@@ -54,12 +53,6 @@ async def engine(kit_db: str) -> AsyncIterator[AsyncEngine]:
             "TRUNCATE outbox, hub_subscription, hub_delivery, processed_event, effect CASCADE"
         )
     await engine.dispose()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def record_events(
@@ -195,19 +188,8 @@ class Listener:
     def callback(self) -> str:
         return f"http://127.0.0.1:{self.port}/cb"
 
-    @contextlib.asynccontextmanager
-    async def serve(self) -> AsyncIterator[None]:
-        server = uvicorn.Server(
-            uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
-        )
-        task = asyncio.create_task(server.serve())
-        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-            await asyncio.sleep(0.01)
-        try:
-            yield
-        finally:
-            server.should_exit = True
-            await task
+    def serve(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return testing.serving(self.app, self.port)
 
 
 class TestHub:

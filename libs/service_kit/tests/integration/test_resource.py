@@ -343,6 +343,7 @@ async def test_openapi_documents_every_operation_from_the_declaration(app: FastA
         (f"{BASE}/hub", "post", "registerListener"),
         (f"{BASE}/hub/{{id}}", "get", "retrieveListener"),
         (f"{BASE}/hub/{{id}}", "delete", "unregisterListener"),
+        (f"{BASE}/hub/{{id}}/deliveryStatus", "get", "retrieveListenerDeliveryStatus"),
     }
     listing = operations[(WIDGETS, "get")]
     params = {p["name"]: p["schema"] for p in listing["parameters"]}

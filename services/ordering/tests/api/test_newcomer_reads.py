@@ -67,6 +67,7 @@ async def test_operations_have_clean_ids_and_only_the_statuses_they_can_answer(a
         "registerListener",
         "retrieveListener",
         "unregisterListener",
+        "retrieveListenerDeliveryStatus",
     }
     signed_in = {"401", "403"}  # every operation needs a token with the right role
     assert (
@@ -78,4 +79,5 @@ async def test_operations_have_clean_ids_and_only_the_statuses_they_can_answer(a
         == {"204", "404", "409", "412"} | signed_in
     )
     assert set(paths[f"{base}/hub/{{id}}"]["delete"]["responses"]) == {"204", "404"} | signed_in
+    assert set(paths[f"{base}/hub/{{id}}/deliveryStatus"]["get"]["responses"]) == {"200", "404"} | signed_in
     assert all("500" not in op["responses"] for ops in paths.values() for op in ops.values())
