@@ -312,3 +312,20 @@ class TestHelmBinary:
             assert [p["port"] for p in service["spec"]["ports"]] == [spec.port]
             job = by_component[("Job", f"{spec.name}-migrate")]
             assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+
+
+def test_the_image_the_chart_and_make_run_use_the_same_server() -> None:
+    """uvloop and httptools (uvicorn[standard]) wherever a service runs, so make run measures what
+    production serves."""
+    from switchboard_dev.launcher import SERVER_OPTIONS
+
+    assert SERVER_OPTIONS == ("--loop", "uvloop", "--http", "httptools")
+    options = " ".join(SERVER_OPTIONS)
+    dockerfile = (REPO_ROOT / "deploy" / "docker" / "Dockerfile").read_text()
+    assert options in dockerfile
+    chart = (REPO_ROOT / "deploy" / "helm" / "switchboard" / "templates" / "deployment.yaml").read_text()
+    assert '"--loop", "uvloop", "--http", "httptools"' in chart
+    import httptools
+    import uvloop
+
+    assert uvloop and httptools  # installed with the kit (uvicorn[standard])

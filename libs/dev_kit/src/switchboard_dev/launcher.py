@@ -44,6 +44,8 @@ __all__ = [
 
 DEFAULT_KAFKA_PORT = 9092
 HOST = "127.0.0.1"
+# uvicorn's event loop and HTTP parser in make run, the image and the chart (uvicorn[standard]).
+SERVER_OPTIONS = ("--loop", "uvloop", "--http", "httptools")
 
 
 def service_spec(name: str) -> ServiceSpec:
@@ -370,6 +372,8 @@ class Suite:
                 HOST,
                 "--port",
                 str(self.ports[spec.name]),
+                # The production server, as in the image and the chart: uvloop and httptools.
+                *SERVER_OPTIONS,
             ],
             cwd=str(REPO_ROOT),
             env=self._env(spec),
