@@ -24,6 +24,8 @@ from typing import Any
 
 import iso4217
 
+from tmf_models._base import json_number as _json_number
+
 from .errors import BadRequest
 
 __all__ = [
@@ -115,30 +117,17 @@ def round_amount(amount: Decimal, code: str | Currency) -> Decimal:
     return amount.quantize(currency(code).quantum, rounding=ROUND_HALF_EVEN)
 
 
-# A double carries every decimal of at most 15 significant digits exactly (DBL_DIG), within its
-# normal range.
-_MAX_DIGITS = 15
-_MIN_ADJUSTED, _MAX_ADJUSTED = -307, 307
-
-
 def json_number(amount: Decimal) -> int | float:
     """``amount`` as the JSON number the kit writes: an ``int`` when it is whole, else a ``float``
     whose shortest representation is exactly ``amount`` (``Decimal("19.99")`` is written
-    ``19.99``). The documents of this suite are written by orjson, whose JSON numbers are integers
-    and doubles; a double holds any decimal of at most 15 significant digits exactly, and this
-    function refuses (:class:`InexactAmount`) any amount it would not hold, rather than write a
-    different number."""
-    if not amount.is_finite():
-        raise InexactAmount(f"{amount} is not a finite number")
-    if amount == amount.to_integral_value():
-        whole = int(amount)
-        if -(2**63) <= whole < 2**64:
-            return whole
-    normal = amount.normalize()
-    digits = len(normal.as_tuple().digits)
-    if digits > _MAX_DIGITS or not _MIN_ADJUSTED <= normal.adjusted() <= _MAX_ADJUSTED:
-        raise InexactAmount(f"{amount} has more than {_MAX_DIGITS} significant digits or is out of range")
-    return float(normal)
+    ``19.99``), as ``tmf_models``' ``Number`` fields write it. Documents are written by orjson,
+    whose JSON numbers are integers and doubles; a double holds any decimal of at most 15
+    significant digits exactly, and an amount it would not hold raises :class:`InexactAmount`
+    rather than become a different number."""
+    try:
+        return _json_number(amount)
+    except ValueError as exc:
+        raise InexactAmount(str(exc)) from None
 
 
 @dataclass(frozen=True)
