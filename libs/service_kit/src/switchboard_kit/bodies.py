@@ -8,6 +8,7 @@ import json
 import math
 import re
 import typing
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -144,10 +145,45 @@ def _out_of_range(text: str) -> NonFiniteNumber:
     return NonFiniteNumber(f"The number {shown} is beyond the range of a double")
 
 
+class InexactNumber(ValueError):
+    """A number with a fraction or exponent that a double cannot carry exactly (see :func:`check_exact`)."""
+
+
+# A double holds every decimal of at most 15 significant digits exactly (DBL_DIG) in its normal range.
+MAX_SIGNIFICANT_DIGITS = 15
+_NORMAL_EXPONENTS = range(-307, 309)  # 1e308 and up overflow: _finite_float refuses them first
+
+
+def check_exact(text: str) -> None:
+    """Raise :class:`InexactNumber` unless the JSON number ``text`` (one with a fraction or an
+    exponent) has at most :data:`MAX_SIGNIFICANT_DIGITS` significant digits and lies in a double's
+    normal range.
+
+    The suite's JSON (orjson, pydantic's parser, the JSONB codec, Kafka consumers) carries such
+    numbers as IEEE doubles. A double holds every decimal of at most 15 significant digits exactly
+    and prints it back as the same number (``19.99`` stays ``19.99``), so refusing longer numbers at
+    the door is what makes every amount exact end to end: what the models read as ``Decimal``, what
+    PostgreSQL stores (JSONB numbers are ``numeric``) and what GET, lists, PATCH and events write
+    are the number the client sent. Trailing zeros are not significant (``19.9900000000000000``)."""
+    try:
+        number = Decimal(text)
+    except ArithmeticError:  # pragma: no cover - the JSON parser only hands over number tokens
+        raise InexactNumber(f"{text[:40]} is not a number") from None
+    digits = "".join(map(str, number.as_tuple().digits)).strip("0")
+    if len(digits) > MAX_SIGNIFICANT_DIGITS or (digits and number.adjusted() not in _NORMAL_EXPONENTS):
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise InexactNumber(
+            f"The number {shown} has more than {MAX_SIGNIFICANT_DIGITS} significant digits or is out of "
+            "range: numbers are kept exactly, so send at most 15 significant digits"
+        )
+
+
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
         raise _out_of_range(text)
+    if len(text) > MAX_SIGNIFICANT_DIGITS + 1 or "e" in text or "E" in text:
+        check_exact(text)  # a shorter plain number has at most 15 digits
     return value
 
 
@@ -164,17 +200,19 @@ def strict_json_loads(body: bytes | str) -> Any:
 
 
 # Digits become "0" and "E" becomes "e", so a few substring tests find exponents of three or more
-# digits and runs of 210 digits or more (with an exponent below 100, the least that can overflow).
+# digits, and a regular expression finds 16 digits in a row or with a decimal point among them (the
+# least that check_exact refuses; it also covers the 210 digits or more that can overflow a double).
 _NUMBER_SHAPE = bytes.maketrans(b"123456789E", b"000000000e")
-_LONG_DIGITS = b"0" * 210
+_SIXTEEN_DIGITS = re.compile(rb"0(?:\.?0){15}")
 
 
 def _may_be_non_finite(body: bytes) -> bool:
-    """Cheap test: False when ``body`` surely has no NaN, Infinity or overflowing number token."""
+    """Cheap test: False when ``body`` surely has no NaN, Infinity, overflowing number token, or number
+    that :func:`check_exact` refuses (16 digits or more, or a three-digit exponent)."""
     if b"NaN" in body or b"Infinity" in body:
         return True
     shape = body.translate(_NUMBER_SHAPE)
-    return b"e000" in shape or b"e+000" in shape or _LONG_DIGITS in shape
+    return b"e000" in shape or b"e+000" in shape or b"e-000" in shape or bool(_SIXTEEN_DIGITS.search(shape))
 
 
 def parse_body(model: type[ModelT], body: bytes, content_type: str | None) -> ModelT:
@@ -185,7 +223,8 @@ def parse_body(model: type[ModelT], body: bytes, content_type: str | None) -> Mo
     JSON (``application/json`` or ``…+json``) is a 415; a body sent without one is read as JSON.
     Objects and arrays nested deeper than :data:`MAX_JSON_DEPTH` are a 400, and so are NaN,
     Infinity and numbers beyond a double, which pydantic's parser would accept (and which would be
-    stored as null): RFC 8259 JSON has none of them.
+    stored as null): RFC 8259 JSON has none of them. A number with more than 15 significant digits is
+    a 400 too (:func:`check_exact`): it would not come back as sent.
     """
     if content_type is not None:
         media = content_type.partition(";")[0].strip().lower()
@@ -203,6 +242,8 @@ def parse_body(model: type[ModelT], body: bytes, content_type: str | None) -> Mo
         # A token test only: "NaN" may be inside a string. The strict parser decides.
         try:
             strict_json_loads(body)
+        except InexactNumber as exc:
+            raise ErrorCode.INVALID_BODY.error(str(exc), reason="Number not exact") from None
         except NonFiniteNumber as exc:
             raise RequestValidationError(
                 [{"type": "json_invalid", "loc": ("body",), "msg": f"Invalid JSON: {exc}", "input": None}]

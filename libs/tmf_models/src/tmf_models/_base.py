@@ -153,7 +153,7 @@ AnyUri = Annotated[
 
 # A double holds every decimal of at most 15 significant digits exactly (DBL_DIG), in its normal range.
 _EXACT_DIGITS = 15
-_EXACT_EXPONENTS = range(-307, 308)
+_EXACT_EXPONENTS = range(-307, 309)  # up to 1.79e308, the largest double
 
 
 def json_number(value: Decimal | int | float) -> int | float:
