@@ -146,35 +146,36 @@ def _out_of_range(text: str) -> NonFiniteNumber:
 
 
 class InexactNumber(ValueError):
-    """A number with a fraction or exponent that a double cannot carry exactly (see :func:`check_exact`)."""
+    """A number with a fraction or exponent that would not come back as sent (see :func:`check_exact`)."""
 
 
-# A double holds every decimal of at most 15 significant digits exactly (DBL_DIG) in its normal range.
-MAX_SIGNIFICANT_DIGITS = 15
-_NORMAL_EXPONENTS = range(-307, 309)  # 1e308 and up overflow: _finite_float refuses them first
+# A double holds every decimal of at most 15 significant digits exactly (DBL_DIG): shorter plain
+# numbers need no check.
+SAFE_SIGNIFICANT_DIGITS = 15
 
 
 def check_exact(text: str) -> None:
     """Raise :class:`InexactNumber` unless the JSON number ``text`` (one with a fraction or an
-    exponent) has at most :data:`MAX_SIGNIFICANT_DIGITS` significant digits and lies in a double's
-    normal range.
+    exponent) is exactly the number a double holds and prints: ``float(text)`` written back
+    (shortest representation, as orjson and ``repr`` write it) is the same number.
 
     The suite's JSON (orjson, pydantic's parser, the JSONB codec, Kafka consumers) carries such
-    numbers as IEEE doubles. A double holds every decimal of at most 15 significant digits exactly
-    and prints it back as the same number (``19.99`` stays ``19.99``), so refusing longer numbers at
-    the door is what makes every amount exact end to end: what the models read as ``Decimal``, what
-    PostgreSQL stores (JSONB numbers are ``numeric``) and what GET, lists, PATCH and events write
-    are the number the client sent. Trailing zeros are not significant (``19.9900000000000000``)."""
+    numbers as IEEE doubles. Refusing the others at the door is what makes every amount exact end to
+    end: what the models read as ``Decimal``, what PostgreSQL stores (JSONB numbers are ``numeric``)
+    and what GET, lists, PATCH and events write are the number the client sent. Every number of at
+    most 15 significant digits in a double's range passes (``19.99``, ``0.1``), and so does the
+    shortest representation of any double (``0.30000000000000004``); ``0.30000000000000001`` (read
+    as 0.3), ``12345678901234.567`` and ``1e-400`` (read as 0) do not."""
     try:
         number = Decimal(text)
-    except ArithmeticError:  # pragma: no cover - the JSON parser only hands over number tokens
-        raise InexactNumber(f"{text[:40]} is not a number") from None
-    digits = "".join(map(str, number.as_tuple().digits)).strip("0")
-    if len(digits) > MAX_SIGNIFICANT_DIGITS or (digits and number.adjusted() not in _NORMAL_EXPONENTS):
+        same = Decimal(repr(float(text))) == number
+    except (ArithmeticError, ValueError):  # pragma: no cover - the parser only hands over number tokens
+        same = False
+    if not same:
         shown = text if len(text) <= 40 else text[:40] + "..."
         raise InexactNumber(
-            f"The number {shown} has more than {MAX_SIGNIFICANT_DIGITS} significant digits or is out of "
-            "range: numbers are kept exactly, so send at most 15 significant digits"
+            f"The number {shown} cannot be kept exactly (it is not a value a double holds); "
+            f"numbers of at most {SAFE_SIGNIFICANT_DIGITS} significant digits always can"
         )
 
 
@@ -182,7 +183,7 @@ def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
         raise _out_of_range(text)
-    if len(text) > MAX_SIGNIFICANT_DIGITS + 1 or "e" in text or "E" in text:
+    if len(text) > SAFE_SIGNIFICANT_DIGITS + 1 or "e" in text or "E" in text:
         check_exact(text)  # a shorter plain number has at most 15 digits
     return value
 
@@ -223,8 +224,8 @@ def parse_body(model: type[ModelT], body: bytes, content_type: str | None) -> Mo
     JSON (``application/json`` or ``…+json``) is a 415; a body sent without one is read as JSON.
     Objects and arrays nested deeper than :data:`MAX_JSON_DEPTH` are a 400, and so are NaN,
     Infinity and numbers beyond a double, which pydantic's parser would accept (and which would be
-    stored as null): RFC 8259 JSON has none of them. A number with more than 15 significant digits is
-    a 400 too (:func:`check_exact`): it would not come back as sent.
+    stored as null): RFC 8259 JSON has none of them. A number that would not come back as sent (more
+    digits than a double holds, :func:`check_exact`) is a 400 too.
     """
     if content_type is not None:
         media = content_type.partition(";")[0].strip().lower()

@@ -151,18 +151,14 @@ AnyUri = Annotated[
 ]
 
 
-# A double holds every decimal of at most 15 significant digits exactly (DBL_DIG), in its normal range.
-_EXACT_DIGITS = 15
-_EXACT_EXPONENTS = range(-307, 309)  # up to 1.79e308, the largest double
-
-
 def json_number(value: Decimal | int | float) -> int | float:
     """``value`` as the JSON number the suite writes: an ``int`` when it is whole, else the ``float``
     whose shortest representation is exactly ``value`` (``Decimal("19.99")`` -> ``19.99``).
 
     The services write JSON with orjson, whose numbers are integers and doubles. A double holds any
-    decimal of at most 15 significant digits exactly and prints it back unchanged; a value it would
-    not hold (more digits, or out of range) raises ``ValueError`` rather than become another number.
+    decimal of at most 15 significant digits exactly and prints it back unchanged; a value that no
+    double prints (more digits, or out of range) raises ``ValueError`` rather than become another
+    number.
     """
     if not isinstance(value, Decimal):  # a default such as Quantity.amount's 1
         value = _to_decimal(value)
@@ -172,10 +168,10 @@ def json_number(value: Decimal | int | float) -> int | float:
         whole = int(value)
         if -(2**63) <= whole < 2**64:
             return whole
-    normal = value.normalize()
-    if len(normal.as_tuple().digits) > _EXACT_DIGITS or normal.adjusted() not in _EXACT_EXPONENTS:
-        raise ValueError(f"{value} has more than {_EXACT_DIGITS} significant digits or is out of range")
-    return float(normal)
+    number = float(value)
+    if Decimal(repr(number)) != value:
+        raise ValueError(f"{value} is not a number a double holds exactly (round it first)")
+    return number
 
 
 def _to_decimal(value: int | float | Decimal) -> Decimal:

@@ -58,7 +58,9 @@ async def stored_value(app: FastAPI, id: str) -> str:
 HEADERS = {"Content-Type": "application/json"}
 
 
-@pytest.mark.parametrize("value", ["19.99", "0.1", "12.10", "1234567890123.45", "1e-7"])
+@pytest.mark.parametrize(
+    "value", ["19.99", "0.1", "12.10", "1234567890123.45", "1e-7", "0.30000000000000004"]
+)
 async def test_a_value_comes_back_as_the_same_json_number(
     client: httpx.AsyncClient, app: FastAPI, value: str
 ) -> None:
@@ -104,14 +106,14 @@ async def test_totals_are_exact_sums(client: httpx.AsyncClient) -> None:
         assert Decimal(repr(total["price"]["taxIncludedAmount"]["value"])) == sum(matching)
 
 
-@pytest.mark.parametrize("value", ["0.30000000000000001", "12345678901234.567", "1e-320"])
+@pytest.mark.parametrize("value", ["0.30000000000000001", "12345678901234.567", "1e-400"])
 async def test_a_number_that_would_not_come_back_as_sent_is_400_and_stores_nothing(
     client: httpx.AsyncClient, app: FastAPI, value: str
 ) -> None:
     response = await client.post(ORDERS, content=with_product_price(value), headers=HEADERS)
     assert response.status_code == 400, response.text
     assert response.json()["code"] == "invalidBody"
-    assert "significant digits" in response.json()["message"]
+    assert "cannot be kept exactly" in response.json()["message"]
     assert await stored(app) == 0
 
 
