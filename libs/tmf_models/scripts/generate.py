@@ -309,7 +309,7 @@ def run_codegen(source: Path, output: Path, header: str, external: dict[str, str
     for path, module in external.items():
         cmd += ["--external-ref-mapping", f"{path}={module}"]
     subprocess.run(cmd, check=True, cwd=source.parent)
-    return uri_type(output.read_text(encoding="utf-8"))
+    return number_type(uri_type(output.read_text(encoding="utf-8")))
 
 
 def uri_type(text: str) -> str:
@@ -318,6 +318,35 @@ def uri_type(text: str) -> str:
     if re.search(r"^from pydantic import .*\bAnyUrl\b", text, re.MULTILINE):
         raise SystemExit("AnyUrl imported from pydantic: --import-overrides did not apply")
     return re.sub(r"\bAnyUrl\b", "AnyUri", text)
+
+
+_PYDANTIC_IMPORT = re.compile(r"^from pydantic import (.*)$", re.MULTILINE)
+_BASE_IMPORT = re.compile(r"^from tmf_models\._base import (.*)$", re.MULTILINE)
+
+
+def number_type(text: str) -> str:
+    """``type: number`` fields: the generator writes pydantic's ``StrictFloat``; they become ``Number``
+    from ``_base``, a JSON number held as a ``Decimal`` (money must not pass through a float)."""
+    if not re.search(r"\bStrictFloat\b", text):
+        return text
+
+    def names(match: re.Match[str], drop: str = "", add: str = "") -> str:
+        found = {n.strip() for n in match.group(1).split(",")} - {drop}
+        return match.group(0).split(" import ")[0] + " import " + ", ".join(sorted(found | ({add} - {""})))
+
+    text = _PYDANTIC_IMPORT.sub(lambda m: names(m, drop="StrictFloat"), text, count=1)
+    text = _BASE_IMPORT.sub(lambda m: names(m, add="Number"), text, count=1)
+    if not re.search(r"^from tmf_models\._base import .*\bNumber\b", text, re.MULTILINE):
+        raise SystemExit("StrictFloat used but tmf_models._base is not imported")
+    text = re.sub(r"\bStrictFloat\b", "Number", text)
+    # A numeric default (Quantity.amount's 1) stays the JSON number the spec gives, so the JSON
+    # Schema's "default" is a number too (a Decimal default would be documented as a string).
+    return _NUMBER_DEFAULT.sub(r"\1 = \2  # type: ignore[assignment]  # a JSON number, read as Decimal", text)
+
+
+_NUMBER_DEFAULT = re.compile(
+    r"(Annotated\[\s*Number \| None,(?:[^\[\]]|\[[^\]]*\])*\]) = (-?[0-9][0-9.eE+-]*)$", re.MULTILINE
+)
 
 
 CLASS_RE = re.compile(r"^class (\w+)\(", re.MULTILINE)

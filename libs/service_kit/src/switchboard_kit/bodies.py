@@ -8,6 +8,7 @@ import json
 import math
 import re
 import typing
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -144,10 +145,46 @@ def _out_of_range(text: str) -> NonFiniteNumber:
     return NonFiniteNumber(f"The number {shown} is beyond the range of a double")
 
 
+class InexactNumber(ValueError):
+    """A number with a fraction or exponent that would not come back as sent (see :func:`check_exact`)."""
+
+
+# A double holds every decimal of at most 15 significant digits exactly (DBL_DIG): shorter plain
+# numbers need no check.
+SAFE_SIGNIFICANT_DIGITS = 15
+
+
+def check_exact(text: str) -> None:
+    """Raise :class:`InexactNumber` unless the JSON number ``text`` (one with a fraction or an
+    exponent) is exactly the number a double holds and prints: ``float(text)`` written back
+    (shortest representation, as orjson and ``repr`` write it) is the same number.
+
+    The suite's JSON (orjson, pydantic's parser, the JSONB codec, Kafka consumers) carries such
+    numbers as IEEE doubles. Refusing the others at the door is what makes every amount exact end to
+    end: what the models read as ``Decimal``, what PostgreSQL stores (JSONB numbers are ``numeric``)
+    and what GET, lists, PATCH and events write are the number the client sent. Every number of at
+    most 15 significant digits in a double's range passes (``19.99``, ``0.1``), and so does the
+    shortest representation of any double (``0.30000000000000004``); ``0.30000000000000001`` (read
+    as 0.3), ``12345678901234.567`` and ``1e-400`` (read as 0) do not."""
+    try:
+        number = Decimal(text)
+        same = Decimal(repr(float(text))) == number
+    except (ArithmeticError, ValueError):  # pragma: no cover - the parser only hands over number tokens
+        same = False
+    if not same:
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise InexactNumber(
+            f"The number {shown} cannot be kept exactly (it is not a value a double holds); "
+            f"numbers of at most {SAFE_SIGNIFICANT_DIGITS} significant digits always can"
+        )
+
+
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
         raise _out_of_range(text)
+    if len(text) > SAFE_SIGNIFICANT_DIGITS + 1 or "e" in text or "E" in text:
+        check_exact(text)  # a shorter plain number has at most 15 digits
     return value
 
 
@@ -164,17 +201,19 @@ def strict_json_loads(body: bytes | str) -> Any:
 
 
 # Digits become "0" and "E" becomes "e", so a few substring tests find exponents of three or more
-# digits and runs of 210 digits or more (with an exponent below 100, the least that can overflow).
+# digits, and a regular expression finds 16 digits in a row or with a decimal point among them (the
+# least that check_exact refuses; it also covers the 210 digits or more that can overflow a double).
 _NUMBER_SHAPE = bytes.maketrans(b"123456789E", b"000000000e")
-_LONG_DIGITS = b"0" * 210
+_SIXTEEN_DIGITS = re.compile(rb"0(?:\.?0){15}")
 
 
 def _may_be_non_finite(body: bytes) -> bool:
-    """Cheap test: False when ``body`` surely has no NaN, Infinity or overflowing number token."""
+    """Cheap test: False when ``body`` surely has no NaN, Infinity, overflowing number token, or number
+    that :func:`check_exact` refuses (16 digits or more, or a three-digit exponent)."""
     if b"NaN" in body or b"Infinity" in body:
         return True
     shape = body.translate(_NUMBER_SHAPE)
-    return b"e000" in shape or b"e+000" in shape or _LONG_DIGITS in shape
+    return b"e000" in shape or b"e+000" in shape or b"e-000" in shape or bool(_SIXTEEN_DIGITS.search(shape))
 
 
 def parse_body(model: type[ModelT], body: bytes, content_type: str | None) -> ModelT:
@@ -185,7 +224,8 @@ def parse_body(model: type[ModelT], body: bytes, content_type: str | None) -> Mo
     JSON (``application/json`` or ``…+json``) is a 415; a body sent without one is read as JSON.
     Objects and arrays nested deeper than :data:`MAX_JSON_DEPTH` are a 400, and so are NaN,
     Infinity and numbers beyond a double, which pydantic's parser would accept (and which would be
-    stored as null): RFC 8259 JSON has none of them.
+    stored as null): RFC 8259 JSON has none of them. A number that would not come back as sent (more
+    digits than a double holds, :func:`check_exact`) is a 400 too.
     """
     if content_type is not None:
         media = content_type.partition(";")[0].strip().lower()
@@ -203,6 +243,8 @@ def parse_body(model: type[ModelT], body: bytes, content_type: str | None) -> Mo
         # A token test only: "NaN" may be inside a string. The strict parser decides.
         try:
             strict_json_loads(body)
+        except InexactNumber as exc:
+            raise ErrorCode.INVALID_BODY.error(str(exc), reason="Number not exact") from None
         except NonFiniteNumber as exc:
             raise RequestValidationError(
                 [{"type": "json_invalid", "loc": ("body",), "msg": f"Invalid JSON: {exc}", "input": None}]

@@ -30,7 +30,13 @@ from typing import Any
 import jsonpatch
 import jsonpointer
 
-from switchboard_kit.bodies import MAX_JSON_DEPTH, json_nesting_exceeds, strict_json_loads, too_deep
+from switchboard_kit.bodies import (
+    MAX_JSON_DEPTH,
+    InexactNumber,
+    json_nesting_exceeds,
+    strict_json_loads,
+    too_deep,
+)
 from switchboard_kit.errors import Conflict, ErrorCode, UnsupportedMediaType, malformed_json
 
 __all__ = [
@@ -125,6 +131,8 @@ def _decode(body: bytes) -> Any:
         raise too_deep()
     try:
         return strict_json_loads(body)
+    except InexactNumber as exc:
+        raise ErrorCode.INVALID_BODY.error(str(exc), reason="Number not exact") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise malformed_json(str(exc)) from None
     except RecursionError:  # pragma: no cover - the nesting test comes first

@@ -10,18 +10,21 @@ The generated modules import ``TMFModel`` and ``AwareDatetime`` from here (see
 - date-times are RFC 3339 with an offset; they are stored in UTC and emitted with a
   ``Z`` suffix;
 - ``format: uri`` attributes (``@schemaLocation``, ``Error.referenceError``) are ``AnyUri``:
-  the string as sent, which must be an RFC 3986 URI (a scheme, then only URI characters).
+  the string as sent, which must be an RFC 3986 URI (a scheme, then only URI characters);
+- ``type: number`` attributes (``Money.value``, ``taxRate``...) are ``Number``: a JSON number held
+  as a ``Decimal``, written back as the same JSON number (see :func:`json_number`).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, StringConstraints, WithJsonSchema
 from pydantic_core import CoreSchema, core_schema
 
-__all__ = ["URI_PATTERN", "AnyUri", "AwareDatetime", "TMFModel", "format_datetime"]
+__all__ = ["URI_PATTERN", "AnyUri", "AwareDatetime", "Number", "TMFModel", "format_datetime", "json_number"]
 
 
 class TMFModel(BaseModel):
@@ -146,3 +149,66 @@ AnyUri = Annotated[
     StringConstraints(strict=True, pattern=URI_PATTERN),
     WithJsonSchema({"type": "string", "format": "uri"}),
 ]
+
+
+def json_number(value: Decimal | int | float) -> int | float:
+    """``value`` as the JSON number the suite writes: an ``int`` when it is whole, else the ``float``
+    whose shortest representation is exactly ``value`` (``Decimal("19.99")`` -> ``19.99``).
+
+    The services write JSON with orjson, whose numbers are integers and doubles. A double holds any
+    decimal of at most 15 significant digits exactly and prints it back unchanged; a value that no
+    double prints (more digits, or out of range) raises ``ValueError`` rather than become another
+    number.
+    """
+    if not isinstance(value, Decimal):  # a default such as Quantity.amount's 1
+        value = _to_decimal(value)
+    if not value.is_finite():
+        raise ValueError(f"{value} is not a finite number")
+    if value == value.to_integral_value():
+        whole = int(value)
+        if -(2**63) <= whole < 2**64:
+            return whole
+    number = float(value)
+    if Decimal(repr(number)) != value:
+        raise ValueError(f"{value} is not a number a double holds exactly (round it first)")
+    return number
+
+
+def _to_decimal(value: int | float | Decimal) -> Decimal:
+    # A float is read through its shortest representation: the number the JSON text said.
+    result = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    if not result.is_finite():
+        raise ValueError("Input should be a finite number")
+    return result
+
+
+class _JsonNumber:
+    """Core schema of ``Number``: a JSON number (integer or not) and, from Python, an int, a float
+    or a ``Decimal``; never a string or a boolean. Held as ``Decimal``; written as :func:`json_number`."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        number = core_schema.union_schema(
+            [
+                core_schema.int_schema(strict=True),
+                core_schema.float_schema(strict=True, allow_inf_nan=False),
+                core_schema.is_instance_schema(Decimal),
+            ],
+            mode="left_to_right",
+            custom_error_type="float_type",  # pydantic's own message: "Input should be a valid number"
+        )
+        return core_schema.no_info_after_validator_function(
+            _to_decimal,
+            number,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                json_number,
+                return_schema=core_schema.union_schema(
+                    [core_schema.int_schema(), core_schema.float_schema()]
+                ),
+                when_used="json",
+            ),
+        )
+
+
+#: The type of every ``type: number`` attribute (``Money.value``, ``taxRate``, ``Quantity.amount``):
+#: ``Decimal`` in Python, a JSON number on the wire and in the JSON Schema.
+Number = Annotated[Decimal, _JsonNumber(), WithJsonSchema({"type": "number"})]

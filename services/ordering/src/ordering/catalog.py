@@ -19,6 +19,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from switchboard_kit.money import UnknownCurrency, currency
+
 PriceType = Literal["recurring", "oneTime"]
 ValueType = Literal["string", "boolean", "integer", "number"]
 
@@ -227,6 +229,10 @@ def _characteristic(raw: Any, oid: str) -> CharacteristicSpec:
 def _money(raw: Any, where: str) -> tuple[Decimal, str]:
     if not isinstance(raw, Mapping) or not isinstance(raw.get("unit"), str):
         raise CatalogError(f"{where}: money needs a unit and a value")
+    try:
+        currency(raw["unit"])
+    except UnknownCurrency as exc:
+        raise CatalogError(f"{where}: {exc.message}") from None
     return _decimal(raw.get("value"), f"{where} amount"), raw["unit"]
 
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 import orjson
 
+from switchboard_kit.money import json_number, round_amount
+
 from .catalog import Catalog, OfferingPrice, ProductOffering
 from .documents import ItemAction, copy_document, objects, ref_id
 
-_CENT = Decimal("0.01")
 _PRICE_TYPE_ORDER = {"recurring": 0, "oneTime": 1}
 
 
@@ -28,8 +29,10 @@ def price_order(order: Mapping[str, Any], catalog: Catalog, *, in_place: bool = 
 
     ``orderTotalPrice`` sums the items per priceType, recurringChargePeriod and
     currency (recurring first). ``taxRate`` is kept on a total only when every
-    price in it has the same rate. Amounts are ``Decimal`` internally and JSON
-    numbers rounded half-up to cents on the way out.
+    price in it has the same rate. Amounts are ``Decimal`` internally, rounded
+    half-even to the currency's minor unit on the way out
+    (``switchboard_kit.money``) and written as the JSON numbers that are exactly
+    those decimals.
 
     Call ``validate_order`` first: an unknown offering raises ``UnknownOffering``
     and an invalid quantity raises ``ValueError``.
@@ -116,7 +119,9 @@ class _Total:
 def _build_order_price(price: OfferingPrice, quantity: int) -> dict[str, Any]:
     result: dict[str, Any] = {"@type": "OrderPrice", "name": price.name}
     if quantity != 1:
-        result["description"] = f"{quantity} x {_money(price.tax_included_amount)} {price.currency}"
+        result["description"] = (
+            f"{quantity} x {_money(price.tax_included_amount, price.currency)} {price.currency}"
+        )
     result["priceType"] = price.price_type
     if price.recurring_charge_period is not None:
         result["recurringChargePeriod"] = price.recurring_charge_period
@@ -139,13 +144,13 @@ def _price(
 ) -> dict[str, Any]:
     price: dict[str, Any] = {
         "@type": "Price",
-        "taxIncludedAmount": {"unit": currency, "value": _money(tax_included)},
-        "dutyFreeAmount": {"unit": currency, "value": _money(duty_free)},
+        "taxIncludedAmount": {"unit": currency, "value": _money(tax_included, currency)},
+        "dutyFreeAmount": {"unit": currency, "value": _money(duty_free, currency)},
     }
     if tax_rate is not None:
-        price["taxRate"] = float(tax_rate)
+        price["taxRate"] = json_number(tax_rate)
     return price
 
 
-def _money(amount: Decimal) -> float:
-    return float(amount.quantize(_CENT, rounding=ROUND_HALF_UP))
+def _money(amount: Decimal, currency: str) -> int | float:
+    return json_number(round_amount(amount, currency))

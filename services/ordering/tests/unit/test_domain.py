@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ordering.catalog import Catalog, CharacteristicSpec, UnknownOffering
+from ordering.catalog import Catalog, CatalogError, CharacteristicSpec, UnknownOffering
 from ordering.pricing import price_order
 from ordering.states import (
     ALLOWED_CANCEL_TRANSITIONS,
@@ -1077,13 +1077,33 @@ class TestPriceOrder:
 
         assert priced["orderTotalPrice"][0]["price"]["taxIncludedAmount"] == money(0.3)
 
-    def test_rounds_half_up_to_cents(self) -> None:
-        catalog = Catalog.from_dict(one_price_catalog(duty_free="10.004", tax_included="10.005", tax_rate=0))
+    @pytest.mark.parametrize(
+        ("duty_free", "tax_included", "expected_free", "expected_incl"),
+        [
+            ("10.004", "10.005", 10.00, 10.00),
+            ("10.016", "10.015", 10.02, 10.02),
+            ("10.0051", "10.025", 10.01, 10.02),
+        ],
+    )
+    def test_rounds_half_even_to_cents(
+        self, duty_free: str, tax_included: str, expected_free: float, expected_incl: float
+    ) -> None:
+        # Half-even, the kit's one rounding rule (switchboard_kit.money): 10.005 -> 10.00, 10.015 -> 10.02.
+        catalog = Catalog.from_dict(
+            one_price_catalog(duty_free=duty_free, tax_included=tax_included, tax_rate=0)
+        )
 
         (item_price,) = price_order(order(plain_item()), catalog)["productOrderItem"][0]["itemPrice"]
 
-        assert item_price["price"]["taxIncludedAmount"] == money(10.01)
-        assert item_price["price"]["dutyFreeAmount"] == money(10.00)
+        assert item_price["price"]["taxIncludedAmount"] == money(expected_incl)
+        assert item_price["price"]["dutyFreeAmount"] == money(expected_free)
+
+    def test_an_unknown_currency_in_the_catalogue_is_refused(self) -> None:
+        data = one_price_catalog(duty_free="10", tax_included="12.1", tax_rate=21)
+        for amount in ("taxIncludedAmount", "dutyFreeAmount"):
+            data["productOfferings"][0]["prices"][0]["price"][amount]["unit"] = "EURO"
+        with pytest.raises(CatalogError, match="ISO 4217"):
+            Catalog.from_dict(data)
 
     def test_total_drops_tax_rate_when_rates_differ(self) -> None:
         data = one_price_catalog(duty_free="10", tax_included="12.1", tax_rate=21)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field, StrictFloat, StrictStr
-from tmf_models._base import AnyUri, AwareDatetime, TMFModel
+from pydantic import Field, StrictStr
+from tmf_models._base import AnyUri, AwareDatetime, Number, TMFModel
 
 
 class Characteristic(TMFModel):
@@ -182,7 +182,7 @@ class Money(TMFModel):
         ),
     ] = None
     value: Annotated[
-        StrictFloat | None, Field(description="A positive floating point number")
+        Number | None, Field(description="A positive floating point number")
     ] = None
 
 
@@ -229,8 +229,8 @@ class Quantity(TMFModel):
     """
 
     amount: Annotated[
-        StrictFloat | None, Field(description="Numeric value in a given unit")
-    ] = 1
+        Number | None, Field(description="Numeric value in a given unit")
+    ] = 1  # type: ignore[assignment]  # a JSON number, read as Decimal
     units: Annotated[StrictStr | None, Field(description="Unit")] = None
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
-from tmf_models._base import AnyUri, AwareDatetime, TMFModel
+from pydantic import Field, StrictBool, StrictInt, StrictStr
+from tmf_models._base import AnyUri, AwareDatetime, Number, TMFModel
 from tmf_models._generated.common import (
     Characteristic,
     Money,
@@ -843,11 +843,11 @@ class Price(TMFModel):
     """
 
     percentage: Annotated[
-        StrictFloat | None,
+        Number | None,
         Field(description="Percentage to apply for ProdOfferPriceAlteration"),
     ] = None
     tax_rate: Annotated[
-        StrictFloat | None, Field(alias="taxRate", description="Tax rate")
+        Number | None, Field(alias="taxRate", description="Tax rate")
     ] = None
     duty_free_amount: Annotated[
         Money | None,

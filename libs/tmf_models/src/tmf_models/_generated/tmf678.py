@@ -8,8 +8,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import Field, StrictBool, StrictFloat, StrictStr
-from tmf_models._base import AnyUri, AwareDatetime, TMFModel
+from pydantic import Field, StrictBool, StrictStr
+from tmf_models._base import AnyUri, AwareDatetime, Number, TMFModel
 from tmf_models._generated.common import Money, Quantity, TimePeriod
 from tmf_models._generated.common import Characteristic, EntityRef, Error, EventSubscription, EventSubscriptionInput
 
@@ -100,7 +100,7 @@ class AppliedBillingTaxRate(TMFModel):
         Field(alias="taxCategory", description="A categorization of the tax rate"),
     ] = None
     tax_rate: Annotated[
-        StrictFloat | None, Field(alias="taxRate", description="Applied rate")
+        Number | None, Field(alias="taxRate", description="Applied rate")
     ] = None
     tax_amount: Annotated[
         Money | None,
@@ -1327,7 +1327,7 @@ class TaxItem(TMFModel):
         StrictStr | None, Field(alias="taxCategory", description="Tax category")
     ] = None
     tax_rate: Annotated[
-        StrictFloat | None,
+        Number | None,
         Field(alias="taxRate", description="Applied rate of the tax"),
     ] = None
     tax_amount: Annotated[
