@@ -19,7 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from switchboard_dev import infra, testing
 from switchboard_kit import consumer, db, deadletters, events
+from switchboard_kit.app import create_service_app
 from switchboard_kit.relay import OutboxRelay
+from switchboard_kit.settings import ServiceSettings
 from switchboard_kit.store import Store, UnitOfWork
 
 pytestmark = pytest.mark.asyncio
@@ -213,6 +215,58 @@ class TestConsumerRunner:
         assert len(letters) == 1 and letters[0].replayed_at is not None
         # Replayed once: a second replay finds nothing pending.
         assert await deadletters.replay(consumer_db, broker.bootstrap, None, None) == 0
+
+
+async def test_the_app_runs_its_declared_consumers_and_reports_them_when_ready(
+    engine: AsyncEngine, broker: Any, consumer_db: str
+) -> None:
+    """``create_service_app(consumers=...)``: started and stopped with the app; /health/ready shows
+    state and lag, and answers 503 only once a consumer has stopped."""
+    topic = f"t-{uuid.uuid4()}"
+    await infra_topics(broker.bootstrap, topic)
+
+    async def handler(event: consumer.TmfEvent, uow: UnitOfWork) -> None:
+        await uow.execute(insert(effects).values(event_id=event.eventId, key="k", n=event.resource["n"]))
+
+    settings = ServiceSettings(
+        database_url=consumer_db,
+        kafka_bootstrap_servers=broker.bootstrap,
+        relay_enabled=False,
+        hub_enabled=False,
+        retention_interval=0,
+    )
+    app = create_service_app(
+        name="things",
+        title="Things",
+        version="1.0.0",
+        settings=settings,
+        base_path="/tmf-api/thing/v1",
+        metadata_tables=kit,
+        resources=[],
+        topics=[],
+        consumers=[consumer.Consumer(topic, f"things-{topic}", handler)],
+    )
+    await send(broker.bootstrap, topic, [("k", orjson.dumps(thing_event("k", n))) for n in range(3)])
+    async with testing.running(app) as client:
+        runtime = app.state.runtime
+        (runner,) = runtime.consumers
+        await until(lambda: sum(runner.stats.committed.values()) == 3)
+        response = await client.get("/health/ready")
+        assert response.status_code == 200, response.text
+        assert response.json()["consumers"][runner.name] == {
+            "topic": topic,
+            "state": "running",
+            "lag": 0,
+            "processed": 3,
+            "deadLettered": 0,
+        }
+        runner.stop()
+        await asyncio.wait_for(asyncio.gather(*runtime.consumer_tasks), 30)
+        response = await client.get("/health/ready")
+        assert response.status_code == 503
+        assert response.json()["consumers"][runner.name]["state"] == "stopped"
+    assert runtime.consumer_tasks == []
+    assert [r.n for r in await rows(engine, select(effects.c.n).order_by(effects.c.n))] == [0, 1, 2]
 
 
 async def infra_topics(bootstrap: str, *topics: str) -> None:
