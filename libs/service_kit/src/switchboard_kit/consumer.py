@@ -188,14 +188,14 @@ class ConsumerRunner(Generic[E]):
         return total
 
     async def run(self) -> None:
-        """Consumes until :meth:`stop` (or cancellation); a broker error is retried, a bug stops it."""
+        """Consumes until :meth:`stop` (or cancellation); an error ends it (see :func:`supervise`)."""
+        self.stopped_with = None
         try:
             await self._run()
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
             self.stopped_with = exc
-            log.exception("consumer stopped", extra={"consumer": self.name})
             raise
 
     async def _run(self) -> None:
@@ -322,8 +322,9 @@ class ConsumerRunner(Generic[E]):
 
 
 async def supervise(runner: ConsumerRunner[Any], *, restart_delay: float = 1.0) -> None:
-    """Runs ``runner`` and starts it again after a broker error (connection lost, broker restarted);
-    it stays stopped (``/health/ready`` then answers 503) only after :meth:`ConsumerRunner.stop`."""
+    """Runs ``runner`` and starts it again after a broker or connection error (broker restarted,
+    network lost). Any other error (say, the database refuses even the dead letter) stops it, as
+    :meth:`ConsumerRunner.stop` does: ``/health/ready`` then answers 503."""
     from aiokafka.errors import KafkaError
 
     delay = restart_delay
@@ -331,12 +332,14 @@ async def supervise(runner: ConsumerRunner[Any], *, restart_delay: float = 1.0) 
         try:
             await runner.run()
         except (KafkaError, OSError) as exc:
-            runner.stopped_with = None
             log.warning(
                 "consumer lost the broker, restarting", extra={"consumer": runner.name, "error": repr(exc)}
             )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
+        except Exception:
+            log.exception("consumer stopped", extra={"consumer": runner.name})
+            raise
         else:
             return
 
