@@ -345,6 +345,8 @@ class Suite:
         if self.broker is not None:
             # tansu has no InitProducerId; real Kafka keeps the service's default (on).
             env[f"{p}KAFKA_ENABLE_IDEMPOTENCE"] = "false"
+            # It keeps nothing across its restarts: the relays publish their retained outbox again.
+            env[f"{p}RELAY_REPLAY_ON_EMPTY_TOPICS"] = "true"
         if not os.environ.get("AUTH_JWKS_URL"):
             for name, value in self.issuer.env(p).items():
                 env.setdefault(name, value)

@@ -28,6 +28,7 @@ from starlette.routing import Match
 
 from . import auth, db, logs, openapi, retention
 from .clients import CircuitBreaker, SiblingClient, Siblings
+from .consumer import Consumer, ConsumerRunner, Retry, describe, supervise
 from .errors import CODE_BY_STATUS, ApiError, ErrorCode, invalid_body
 from .hub import HubDeliverer, hub_openapi, hub_routes
 from .middleware import CorsMiddleware, RequestMiddleware
@@ -59,6 +60,8 @@ class Runtime:
     relay: OutboxRelay | None = None
     deliverer: HubDeliverer | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    consumers: list[ConsumerRunner[Any]] = field(default_factory=list)
+    consumer_tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 def _error_response(
@@ -163,13 +166,15 @@ def create_service_app(
     routers: Sequence[APIRouter] = (),
     workers: Sequence[Worker] = (),
     scheduler: Scheduler | None = None,
+    consumers: Sequence[Consumer[Any]] = (),
     description: str = "",
 ) -> FastAPI:
     """Builds a TMF service app. ``base_path`` like ``/tmf-api/productOrderingManagement/v4``.
 
     Each of ``resources`` is served (and documented) from its declaration, next to the hub; ``routers``
     are for operations that are not a resource's (FastAPI routes). ``scheduler`` runs the service's
-    due rows and cron schedules (:mod:`switchboard_kit.schedule`) for as long as the app runs."""
+    due rows and cron schedules (:mod:`switchboard_kit.schedule`) for as long as the app runs, and
+    ``consumers`` are run with the app's lifecycle (:mod:`switchboard_kit.consumer`)."""
     logs.configure(name, settings.log_level)
     base_url = settings.public_base_url.rstrip("/") + base_path
     runtime = Runtime(name=name, settings=settings, tables=metadata_tables, base_url=base_url)
@@ -209,6 +214,7 @@ def create_service_app(
                 client_id=f"{settings.kafka_client_id}-{name}",
                 batch_size=settings.relay_batch_size,
                 poll_interval=settings.relay_poll_interval,
+                replay_on_empty_topics=settings.relay_replay_on_empty_topics,
             )
             runtime.tasks.append(asyncio.create_task(runtime.relay.run(), name=f"{name}-relay"))
         if settings.hub_enabled:
@@ -239,15 +245,39 @@ def create_service_app(
             )
         if scheduler is not None:
             runtime.tasks.append(asyncio.create_task(scheduler.run(runtime.store), name=f"{name}-scheduler"))
+        if consumers and not settings.kafka_bootstrap_servers:
+            log.warning("no broker configured: the service's consumers do not run")
+        elif consumers:
+            assert settings.kafka_bootstrap_servers
+            retry = Retry(
+                settings.consumer_max_attempts, settings.consumer_backoff_base, settings.consumer_backoff_max
+            )
+            for declared in consumers:
+                runner = ConsumerRunner(
+                    declared,
+                    runtime.store,
+                    bootstrap=settings.kafka_bootstrap_servers,
+                    retry=retry,
+                    client_id=settings.kafka_client_id,
+                )
+                runtime.consumers.append(runner)
+                task = asyncio.create_task(supervise(runner), name=f"{name}-consumer-{declared.group}")
+                runtime.consumer_tasks.append(task)
         for worker in workers:
             runtime.tasks.append(asyncio.create_task(worker(runtime), name=f"{name}-{worker.__name__}"))
         try:
             yield
         finally:
-            for task in runtime.tasks:
+            for runner in runtime.consumers:
+                runner.stop()  # ends after the record in hand, its offset committed
+            if runtime.consumer_tasks:
+                await asyncio.wait(runtime.consumer_tasks, timeout=10)
+            for task in [*runtime.tasks, *runtime.consumer_tasks]:
                 task.cancel()
-            await asyncio.gather(*runtime.tasks, return_exceptions=True)
+            await asyncio.gather(*runtime.tasks, *runtime.consumer_tasks, return_exceptions=True)
             runtime.tasks.clear()
+            runtime.consumers.clear()
+            runtime.consumer_tasks.clear()
             if runtime.relay is not None:
                 await runtime.relay._close_producer()
             await runtime.hub_http.aclose()
@@ -273,7 +303,8 @@ def create_service_app(
 
     @app.get("/health/ready", tags=["health"])
     async def ready() -> JSONResponse:
-        """Readiness: the database answers and, when configured, the broker is reachable."""
+        """Readiness: the database answers and, when configured, the broker is reachable. Each consumer's
+        state and lag are in ``consumers``: a stopped consumer is a 503, lag alone never is."""
         checks: dict[str, str] = {}
         try:
             async with runtime.engine.connect() as conn:
@@ -284,9 +315,12 @@ def create_service_app(
         if settings.kafka_bootstrap_servers:
             checks["broker"] = await _broker_check(settings.kafka_bootstrap_servers)
         ok = all(v == "ok" for v in checks.values())
-        return JSONResponse(
-            {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
-        )
+        body: dict[str, Any] = {"status": "ok", "checks": checks}
+        if runtime.consumers:
+            body["consumers"] = await describe(runtime.consumers, runtime.consumer_tasks)
+            ok = ok and all(c["state"] != "stopped" for c in body["consumers"].values())
+        body["status"] = "ok" if ok else "unavailable"
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     runtime.verifier = auth.Verifier(
         jwks_url=settings.auth_jwks_url,

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     Table,
@@ -57,6 +58,7 @@ class KitTables:
     processed_event: Table
     idempotency_key: Table
     schedule: Table  # recurring schedules (switchboard_kit.schedule)
+    dead_letter: Table
 
 
 def kit_tables(metadata: MetaData) -> KitTables:
@@ -145,7 +147,29 @@ def kit_tables(metadata: MetaData) -> KitTables:
         Column("last_run_at", DateTime(timezone=True)),
         Column("last_error", Text),
     )
-    return KitTables(outbox, hub_subscription, hub_delivery, processed_event, idempotency_key, schedule)
+    # A record a consumer gave up on after its attempts (switchboard_kit.consumer), as it was read,
+    # until replayed (python -m switchboard_kit.deadletters).
+    dead_letter = Table(
+        "dead_letter",
+        metadata,
+        Column("id", BigInteger, Identity(always=True), primary_key=True),
+        Column("consumer", Text, nullable=False),
+        Column("topic", Text, nullable=False),
+        Column("partition", Integer, nullable=False),
+        Column("offset", BigInteger, nullable=False),
+        Column("key", Text),
+        Column("value", LargeBinary, nullable=False),
+        Column("headers", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+        Column("event_id", Text),
+        Column("error", Text, nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("failed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("replayed_at", DateTime(timezone=True)),
+        UniqueConstraint("consumer", "topic", "partition", "offset", name="uq_dead_letter_record"),
+    )
+    return KitTables(
+        outbox, hub_subscription, hub_delivery, processed_event, idempotency_key, schedule, dead_letter
+    )
 
 
 def due_columns(name: str) -> list[Column[Any] | Index]:

@@ -7,6 +7,12 @@ batch for one partition goes out as one produce request, so per-resource order h
 crash between the ack and the commit republishes the batch: delivery is at-least-once and
 consumers deduplicate on ``eventId``.
 
+The embedded broker of ``make run`` keeps nothing across its restarts. With
+``replay_on_empty_topics`` (the launcher sets it for that broker only), a relay that connects and
+finds every topic of its service empty publishes every outbox row still retained again, in ``seq``
+order with its original ``eventId``; consumers deduplicate them. Against Apache Kafka the setting is
+off and nothing is replayed.
+
 After publishing, the relay fans the batch out to matching hub subscriptions
 (``hub_delivery`` rows) in the same transaction, so hub delivery is fed from the outbox.
 """
@@ -59,6 +65,7 @@ class OutboxRelay:
         client_id: str,
         batch_size: int = 200,
         poll_interval: float = 0.2,
+        replay_on_empty_topics: bool = False,
     ) -> None:
         self.engine = engine
         self.sessionmaker = sessionmaker
@@ -70,6 +77,8 @@ class OutboxRelay:
         self.client_id = client_id
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        self.replay_on_empty_topics = replay_on_empty_topics
+        self.replayed = 0
         self.producer: AIOKafkaProducer | None = None
         self.published = 0
         self.broker_ok = False
@@ -119,11 +128,29 @@ class OutboxRelay:
             producer = make_producer(self.bootstrap, idempotence=self.idempotence, client_id=self.client_id)
             try:
                 await producer.start()
+                # Before the first publish (an empty topic is a broker that kept nothing).
+                if self.replay_on_empty_topics and await topics_empty(self.bootstrap, self.topics):
+                    await self.replay()
             except BaseException:
                 await producer.stop()
                 raise
             self.producer = producer
         return self.producer
+
+    async def replay(self) -> int:
+        """Marks every retained outbox row unpublished, so that it is published again in order."""
+        outbox = self.tables.outbox
+        async with self.sessionmaker() as session, session.begin():
+            result = await session.execute(
+                update(outbox).where(outbox.c.published_at.is_not(None)).values(published_at=None)
+            )
+        count = int(getattr(result, "rowcount", 0) or 0)
+        if count:
+            log.warning(
+                "the broker's topics are empty: publishing the retained outbox again", extra={"rows": count}
+            )
+        self.replayed += count
+        return count
 
     async def _publish_loop(self) -> None:
         while True:
@@ -181,3 +208,22 @@ class OutboxRelay:
         ]
         if values:
             await session.execute(pg_insert(hub_delivery).values(values).on_conflict_do_nothing())
+
+
+async def topics_empty(bootstrap: str, topics: list[str]) -> bool:
+    """True if no partition of ``topics`` has ever had a record (a broker that kept nothing)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    await reader.start()
+    try:
+        await reader.topics()  # metadata
+        partitions = [
+            TopicPartition(topic, p) for topic in topics for p in reader.partitions_for_topic(topic) or ()
+        ]
+        if not partitions:
+            return True
+        ends = await reader.end_offsets(partitions)
+        return all(offset == 0 for offset in ends.values())
+    finally:
+        await reader.stop()

@@ -37,6 +37,14 @@ class ServiceSettings(BaseSettings):
     relay_enabled: bool = True
     relay_batch_size: int = 200
     relay_poll_interval: float = 0.2
+    # Event consumers (switchboard_kit.consumer): attempts of a failing record before its dead letter,
+    # and the backoff between them (doubling from base, at most max), in seconds.
+    consumer_max_attempts: int = 5
+    consumer_backoff_base: float = 0.5
+    consumer_backoff_max: float = 30.0
+    # Set by the launcher for its embedded broker, which keeps nothing across restarts: when the
+    # relay finds the service's topics empty it publishes every retained outbox row again.
+    relay_replay_on_empty_topics: bool = False
     hub_enabled: bool = True
     hub_poll_interval: float = 0.5
     hub_max_attempts: int = 12

@@ -27,7 +27,7 @@ from switchboard_kit import consumer, db, events
 from switchboard_kit.context import correlation_id
 from switchboard_kit.hub import HubDeliverer
 from switchboard_kit.relay import OutboxRelay
-from switchboard_kit.store import Store
+from switchboard_kit.store import Store, UnitOfWork
 
 pytestmark = pytest.mark.asyncio
 
@@ -50,7 +50,7 @@ async def engine(kit_db: str) -> AsyncIterator[AsyncEngine]:
     yield engine
     async with engine.begin() as conn:
         await conn.exec_driver_sql(
-            "TRUNCATE outbox, hub_subscription, hub_delivery, processed_event, effect CASCADE"
+            "TRUNCATE outbox, hub_subscription, hub_delivery, processed_event, dead_letter, effect CASCADE"
         )
     await engine.dispose()
 
@@ -240,33 +240,34 @@ class TestHub:
 
 class TestIdempotentConsumer:
     async def test_redelivered_event_has_no_second_effect(self, engine: AsyncEngine) -> None:
-        maker = db.sessionmaker(engine)
+        store = Store(engine, kit)
 
-        async def handler(session: Any, event: dict[str, Any]) -> None:
-            await session.execute(insert(effects).values(event_id=event["eventId"]))
+        async def handler(event: consumer.TmfEvent, uow: UnitOfWork) -> None:
+            await uow.execute(insert(effects).values(event_id=event.eventId))
 
-        event = events.envelope("ThingCreateEvent", "thing", {"id": "x"}, domain="test")
-        results = [
-            await consumer.handle_once(maker, kit.processed_event, "billing", event, handler)
-            for _ in range(3)
-        ]
-        assert results == [True, False, False]
-        assert (
-            await consumer.handle_once(maker, kit.processed_event, "other-consumer", event, handler) is True
+        billing = consumer.Consumer("t", "billing", handler)
+        event = consumer.TmfEvent.model_validate(
+            events.envelope("ThingCreateEvent", "thing", {"id": "x"}, domain="test")
         )
+        results = [await consumer.handle_once(store, billing, event) for _ in range(3)]
+        assert results == [True, False, False]
+        other = consumer.Consumer("t", "other-consumer", handler)
+        assert await consumer.handle_once(store, other, event) is True
         async with engine.connect() as conn:
             assert (await conn.execute(select(func.count()).select_from(effects))).scalar_one() == 2
 
     async def test_failed_handler_leaves_no_tracking_row(self, engine: AsyncEngine) -> None:
-        maker = db.sessionmaker(engine)
+        store = Store(engine, kit)
 
-        async def broken(session: Any, event: dict[str, Any]) -> None:
-            await session.execute(insert(effects).values(event_id=event["eventId"]))
+        async def broken(event: consumer.TmfEvent, uow: UnitOfWork) -> None:
+            await uow.execute(insert(effects).values(event_id=event.eventId))
             raise RuntimeError("boom")
 
-        event = events.envelope("ThingCreateEvent", "thing", {"id": "y"}, domain="test")
+        event = consumer.TmfEvent.model_validate(
+            events.envelope("ThingCreateEvent", "thing", {"id": "y"}, domain="test")
+        )
         with pytest.raises(RuntimeError):
-            await consumer.handle_once(maker, kit.processed_event, "billing", event, broken)
+            await consumer.handle_once(store, consumer.Consumer("t", "billing", broken), event)
         async with engine.connect() as conn:
             assert (
                 await conn.execute(select(func.count()).select_from(kit.processed_event))
