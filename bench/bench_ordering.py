@@ -864,6 +864,7 @@ def save_json(
     data = {
         "facts": facts,
         "argv": sys.argv[1:],
+        "args": vars(args),
         "elapsed_s": elapsed,
         "targets": [
             {"name": t.name, "limit": t.limit, "at_least": t.at_least, "ratio": t.ratio, "rounds": t.ratios}
