@@ -311,7 +311,7 @@ def render(
         "Instructions per round trip (callgrind, 400 trips, the same on every run of the same build): "
         f"models {counts[0]:,}, plain pydantic {counts[1]:,} ({counts[0] / counts[1]:.2f}x), "
         f"`json.loads` + `json.dumps` {counts[2]:,}: by instructions alone the ratio would be "
-        f"{counts[2] / counts[0]:.2f} (instructions are not time: the stdlib's C loops run more of them per cycle)."
+        f"{counts[2] / counts[0]:.2f} (instructions are not time: the two do not run the same instructions per cycle)."
         if counts
         else "Instruction counts skipped (no valgrind, or `--no-instructions`)."
     )
