@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import re
 import shutil
 import statistics
@@ -192,8 +193,10 @@ def alternate(
 
 
 def count_instructions(label: str, trips: int) -> int | None:
-    """Instructions per round trip of the row ``label``, counted by callgrind: the same on every run
-    of the same build and inputs, whatever else the machine is doing. ``None`` without valgrind."""
+    """Instructions per round trip of the row ``label``, counted by callgrind: whatever else the
+    machine is doing, the same on every run of the same build and inputs (string hashing is seeded
+    with 0: with random seeds, dict and set probing moves the count by a few per cent between
+    processes). ``None`` without valgrind."""
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         return None
@@ -202,7 +205,7 @@ def count_instructions(label: str, trips: int) -> int | None:
         out = subprocess.run(
             [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__,
              "--trips", label, str(n)],
-            capture_output=True, text=True, check=True,
+            capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "0"},
         )  # fmt: skip
         return int(re.findall(r"Collected : (\d+)", out.stderr)[-1])
 
@@ -308,7 +311,7 @@ def render(
         f"| {label} | {median:,.0f} | {best:,.0f} | {1e6 / median:.1f} |" for label, median, best in results
     )
     instructions = (
-        "Instructions per round trip (callgrind, 400 trips, the same on every run of the same build): "
+        "Instructions per round trip (callgrind, 400 trips, `PYTHONHASHSEED=0`, the same on every run of the same build): "
         f"models {counts[0]:,}, plain pydantic {counts[1]:,} ({counts[0] / counts[1]:.2f}x), "
         f"`json.loads` + `json.dumps` {counts[2]:,}: by instructions alone the ratio would be "
         f"{counts[2] / counts[0]:.2f} (instructions are not time: the two do not run the same instructions per cycle)."
