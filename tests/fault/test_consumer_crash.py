@@ -34,7 +34,7 @@ async def test_consumer_killed_mid_batch(pg_server_url: str) -> None:
                 )
                 assert response.status_code == 201, response.text
 
-        async with httpx.AsyncClient(timeout=30) as client:
+        async with httpx.AsyncClient(timeout=30, headers=r.suite.auth_headers()) as client:
             await asyncio.gather(*(client_loop(client, n) for n in range(CLIENTS)))
         total = 2 * ORDERS
         async with asyncio.timeout(120):

@@ -24,7 +24,7 @@ EFFECTS = "SELECT count(*) FROM order_effect"
 
 async def test_restarted_embedded_broker_loses_no_event(pg_server_url: str) -> None:
     async with rig(pg_server_url, consume=False) as r:
-        async with httpx.AsyncClient(timeout=30) as client:
+        async with httpx.AsyncClient(timeout=30, headers=r.suite.auth_headers()) as client:
             response = await client.post(f"{r.api}/productOrder", json=broadband_order("CUST-1", "BA-1"))
         assert response.status_code == 201, response.text
         async with asyncio.timeout(60):
