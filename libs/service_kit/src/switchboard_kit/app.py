@@ -18,7 +18,7 @@ import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -33,7 +33,7 @@ from .errors import CODE_BY_STATUS, ApiError, ErrorCode, invalid_body
 from .hub import HubDeliverer, hub_openapi, hub_routes
 from .middleware import CorsMiddleware, RequestMiddleware
 from .relay import OutboxRelay
-from .resource import Resource, openapi_part, routes
+from .resource import OrjsonResponse, Resource, openapi_part, routes
 from .schedule import Scheduler
 from .settings import ServiceSettings
 from .store import Store
@@ -70,13 +70,13 @@ def _error_response(
     headers: dict[str, str] | None = None,
     *,
     reason: str | None = None,
-) -> JSONResponse:
+) -> OrjsonResponse:
     """A TMF Error body for a catalogue ``code`` (its status, and its standard reason unless given)."""
     body: dict[str, Any] = {"code": code.value, "reason": reason or code.reason, "status": str(code.status)}
     body["@type"] = "Error"
     if message:
         body["message"] = message
-    return JSONResponse(body, status_code=code.status, headers=headers)
+    return OrjsonResponse(body, status_code=code.status, headers=headers)
 
 
 # 22021 character_not_in_repertoire (NUL in text), 22P05 untranslatable_character (\u0000 in jsonb).
@@ -98,17 +98,17 @@ def _allowed_methods(request: Request) -> list[str]:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(exc.to_body(), status_code=exc.status, headers=exc.headers or None)
+    async def api_error(request: Request, exc: ApiError) -> OrjsonResponse:
+        return OrjsonResponse(exc.to_body(), status_code=exc.status, headers=exc.headers or None)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> OrjsonResponse:
         # The same code and reason as errors.invalid_body, which PATCH and service code raise.
         error = invalid_body(exc.errors())
-        return JSONResponse(error.to_body(), status_code=error.status)
+        return OrjsonResponse(error.to_body(), status_code=error.status)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> OrjsonResponse:
         code = CODE_BY_STATUS.get(exc.status_code)
         detail: str | None = exc.detail if isinstance(exc.detail, str) else None
         if exc.status_code == 404 and detail == "Not Found":
@@ -124,21 +124,21 @@ def install_error_handlers(app: FastAPI) -> None:
                 "status": str(exc.status_code),
                 "@type": "Error",
             }
-            return JSONResponse(body, status_code=exc.status_code, headers=headers)
+            return OrjsonResponse(body, status_code=exc.status_code, headers=headers)
         if detail is not None and detail.lower() == code.reason.lower():
             detail = None  # Starlette's phrase for the status says no more than the reason
         return _error_response(code, detail, headers)
 
     @app.exception_handler(DBAPIError)
-    async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+    async def database_error(request: Request, exc: DBAPIError) -> OrjsonResponse:
         return _database_error(exc.orig)
 
     @app.exception_handler(asyncpg.PostgresError)
-    async def driver_error(request: Request, exc: asyncpg.PostgresError) -> JSONResponse:
+    async def driver_error(request: Request, exc: asyncpg.PostgresError) -> OrjsonResponse:
         # Raised as is by hand-written SQL on a db.write_connection (SQLAlchemy wraps the rest).
         return _database_error(exc)
 
-    def _database_error(exc: BaseException | None) -> JSONResponse:
+    def _database_error(exc: BaseException | None) -> OrjsonResponse:
         if getattr(exc, "sqlstate", None) in _BAD_TEXT_SQLSTATES:
             # Only client text reaches PostgreSQL with a NUL character (path, query or JSON body).
             return _error_response(
@@ -148,7 +148,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error_response(ErrorCode.INTERNAL_ERROR)
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> OrjsonResponse:
         log.exception("unhandled error")
         return _error_response(ErrorCode.INTERNAL_ERROR)
 
@@ -284,7 +284,16 @@ def create_service_app(
             await runtime.siblings.aclose()
             await runtime.engine.dispose()
 
-    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan, **NO_CDN_DOCS)
+    app = FastAPI(
+        title=title,
+        version=version,
+        description=description,
+        lifespan=lifespan,
+        # Every JSON answer is written by orjson: the resources' (resource.json_response), the
+        # errors' and the probes'.
+        default_response_class=OrjsonResponse,
+        **NO_CDN_DOCS,
+    )
     app.state.runtime = runtime
     install_error_handlers(app)
     limits = {"default_limit": settings.default_page_limit, "max_limit": settings.max_page_limit}
@@ -302,7 +311,7 @@ def create_service_app(
         return {"status": "ok"}
 
     @app.get("/health/ready", tags=["health"])
-    async def ready() -> JSONResponse:
+    async def ready() -> OrjsonResponse:
         """Readiness: the database answers and, when configured, the broker is reachable. Each consumer's
         state and lag are in ``consumers``: a stopped consumer is a 503, lag alone never is."""
         checks: dict[str, str] = {}
@@ -320,7 +329,7 @@ def create_service_app(
             body["consumers"] = await describe(runtime.consumers, runtime.consumer_tasks)
             ok = ok and all(c["state"] != "stopped" for c in body["consumers"].values())
         body["status"] = "ok" if ok else "unavailable"
-        return JSONResponse(body, status_code=200 if ok else 503)
+        return OrjsonResponse(body, status_code=200 if ok else 503)
 
     runtime.verifier = auth.Verifier(
         jwks_url=settings.auth_jwks_url,

@@ -166,6 +166,15 @@ class Resource:
         )
 
 
+class OrjsonResponse(Response):
+    """A JSON answer written by orjson (the errors' and the probes' as well as the resources')."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
 def json_response(body: Any, status_code: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     """Every JSON answer of the kit: compact, as orjson writes it."""
     return Response(

@@ -34,6 +34,12 @@ async def test_every_answer_is_compact_json(client: httpx.AsyncClient) -> None:
     ):
         assert response.status_code == 200
         assert response.content == orjson.dumps(response.json())
+    for other in (
+        await client.get(f"{ORDERS}/nope"),  # a TMF Error
+        await client.get(ORDERS, params={"state": "nonsense"}),
+        await client.get("/health/live"),
+    ):
+        assert other.content == orjson.dumps(other.json())
 
 
 @pytest.fixture
