@@ -7,7 +7,7 @@ kit's tables live in the service's database and in its alembic history.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -315,3 +315,37 @@ class StatementCache:
             processors[name](values[name]) if name in processors else values[name] for name in names or ()
         ]
         return sql, args
+
+    def template(self, stmt: Any, prefix: str) -> StatementTemplate | None:
+        """``stmt`` compiled once, for statements that differ only in the values of the bind
+        parameters keyed ``<prefix><n>``: each call passes those values by position ``n``
+        (:meth:`StatementTemplate.args`); every other bind parameter keeps ``stmt``'s value.
+        ``None`` when the SQL itself would depend on the values (expanding ``IN`` lists)."""
+        compiled = stmt.compile(dialect=self.dialect)
+        if compiled.post_compile_params or compiled.literal_execute_params:
+            return None
+        values = compiled.construct_params()
+        processors = compiled._bind_processors
+        steps: list[tuple[int, Any]] = []
+        for name in compiled.positiontup or ():
+            processor = processors.get(name)
+            if name.startswith(prefix) and name[len(prefix) :].isdigit():
+                steps.append((int(name[len(prefix) :]), processor))
+            else:
+                steps.append((-1, processor(values[name]) if processor is not None else values[name]))
+        return StatementTemplate(compiled.string, tuple(steps))
+
+
+@dataclass(frozen=True)
+class StatementTemplate:
+    """SQL text and, per positional parameter, either the index of a call's value (with its bind
+    processor, or ``None``) or, for index ``-1``, the constant to pass (already processed)."""
+
+    sql: str
+    steps: tuple[tuple[int, Any], ...]
+
+    def args(self, values: Sequence[Any]) -> list[Any]:
+        return [
+            (value if index < 0 else values[index] if value is None else value(values[index]))
+            for index, value in self.steps
+        ]

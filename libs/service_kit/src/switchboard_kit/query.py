@@ -79,6 +79,7 @@ come from the model, and the strings built from them (JSON containment documents
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import operator
 import re
@@ -117,10 +118,12 @@ from switchboard_kit.errors import ApiError, BadRequest, ErrorCode
 __all__ = [
     "MAX_OR_VALUES",
     "OPERATORS",
+    "PAGE_PARAM",
     "RESERVED_PARAMS",
     "AttributePath",
     "HotColumn",
     "ListQuery",
+    "PageQuery",
     "QueryCompiler",
     "check_choice",
     "check_event_query",
@@ -200,6 +203,48 @@ class ListQuery:
         if paginate:
             stmt = stmt.offset(self.offset).limit(self.limit)
         return stmt
+
+
+PAGE_PARAM = "sb_v"  # key prefix of the bind parameters that PageQuery.query(keyed=True) makes
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    """A checked list query (from :meth:`QueryCompiler.page`): its values and the shape of its SQL.
+
+    Two queries with equal ``shape`` compile to the same SQL; ``values`` are what they bind, in
+    the order of the keys ``sb_v0``, ``sb_v1``... that :meth:`query` gives them with ``keyed=True``.
+    Every other bind parameter of that SQL is the same for every query of the shape.
+    """
+
+    shape: tuple[Any, ...]
+    values: tuple[Any, ...]
+    offset: int
+    limit: int
+    fields: frozenset[str] | None
+    compiler: QueryCompiler
+    filters: tuple[tuple[list[Any], _Builder], ...]
+    sort: tuple[str, ...]
+
+    def query(self, *, keyed: bool = False) -> ListQuery:
+        """The SQLAlchemy expressions. ``keyed``: the values are bound as ``sb_v<n>``."""
+        where: list[ColumnElement[bool]] = []
+        first = 0
+        for values, build in self.filters:
+            if keyed:
+                where.append(build(_keyed(values, first)))
+            else:
+                where.append(build(_anonymous(values)))
+            first += len(values)
+        order_by = [self.compiler.sort_expression(spec) for spec in self.sort]
+        order_by.extend(self.compiler.default_order)
+        return ListQuery(
+            where=where, order_by=order_by, offset=self.offset, limit=self.limit, fields=self.fields
+        )
+
+
+def _keyed(values: Sequence[Any], first: int) -> _ParamMaker:
+    return lambda i, type_: bindparam(f"{PAGE_PARAM}{first + i}", values[i], type_=type_)
 
 
 @dataclass(frozen=True)
@@ -612,6 +657,35 @@ def _hot_value(kind: Kind, python_type: type | None, raw: str) -> Any:
 # --------------------------------------------------------------------------------------------
 
 
+_ParamMaker = Callable[[int, Any], ColumnElement[Any]]  # (index of the value, SQL type) -> bind parameter
+_Builder = Callable[[_ParamMaker], ColumnElement[bool]]
+
+
+def _anonymous(values: Sequence[Any]) -> _ParamMaker:
+    """Bind parameters of their own (anonymous, unique) for ``values``."""
+    return lambda i, type_: bindparam(None, values[i], type_=type_, unique=True)
+
+
+def _hot_filter(hot: HotColumn, op: str, n: int, param: _ParamMaker) -> ColumnElement[bool]:
+    col = hot.column
+    if hot.many:
+        if op in ("eq", "ne"):
+            array = param(0, col.type)
+            if op == "ne":
+                return or_(col.is_(None), not_(col.op("&&", is_comparison=True)(array)))
+            return col.op("@>" if n == 1 else "&&", is_comparison=True)(array)
+        item_type = getattr(col.type, "item_type", None)
+        mirrored = _SQL_OPS[_MIRRORED[op]]
+        return or_(*(mirrored(param(i, item_type), any_(col)) for i in range(n)))
+    params = [param(i, col.type) for i in range(n)]
+    if op == "eq":
+        return col == params[0] if n == 1 else col.in_(params)
+    if op == "ne":
+        return and_(*(col.is_distinct_from(p) for p in params))
+    compare = _SQL_OPS[op]
+    return or_(*(compare(col, p) for p in params))
+
+
 def _text_param(value: str) -> ColumnElement[Any]:
     return bindparam(None, value, type_=Text, unique=True)
 
@@ -666,7 +740,14 @@ class QueryCompiler:
 
     def parse(self, params: Sequence[tuple[str, str]] | Iterable[tuple[str, str]]) -> ListQuery:
         """Parse ``request.query_params.multi_items()``; raises :class:`BadRequest`."""
-        where: list[ColumnElement[bool]] = []
+        return self.page(params).query()
+
+    def page(self, params: Sequence[tuple[str, str]] | Iterable[tuple[str, str]]) -> PageQuery:
+        """Check and convert the query as :meth:`parse` does (the same 400s) without building SQL:
+        the query's shape and values, for :meth:`Store.list_page` to reuse the statement of an
+        earlier query of the same shape."""
+        filters: list[tuple[list[Any], _Builder]] = []
+        shape: list[tuple[str, str, int, int]] = []
         sort_specs: list[str] = []
         fields: set[str] | None = None
         offset: int | None = None
@@ -685,15 +766,23 @@ class QueryCompiler:
             elif name == "sort":
                 sort_specs.extend(self._split_sort(value))
             else:
-                where.append(self.compile_filter(self._split_filter(name, value)))
-        order_by = [self.sort_expression(spec) for spec in sort_specs]
-        order_by.extend(self.default_order)
-        return ListQuery(
-            where=where,
-            order_by=order_by,
+                flt = self._split_filter(name, value)
+                values, build = self._filter_plan(flt)
+                filters.append((values, build))
+                # What the SQL depends on: the attribute, the operator and the number of values
+                # (alternatives and values to bind: one array for an ARRAY column's eq/ne).
+                shape.append((flt.name, flt.op, flt.raw.count(",") + 1, len(values)))
+        for spec in sort_specs:
+            self._sort_target(spec)
+        return PageQuery(
+            shape=(tuple(shape), tuple(sort_specs)),
+            values=tuple(value for values, _ in filters for value in values),
             offset=offset if offset is not None else 0,
             limit=limit if limit is not None else self.default_limit,
             fields=frozenset(fields) if fields is not None else None,
+            compiler=self,
+            filters=tuple(filters),
+            sort=tuple(sort_specs),
         )
 
     def resolve(self, dotted: str) -> AttributePath | None:
@@ -799,6 +888,13 @@ class QueryCompiler:
         return _Filter(attr, op, value)
 
     def compile_filter(self, flt: _Filter) -> ColumnElement[bool]:
+        values, build = self._filter_plan(flt)
+        return build(_anonymous(values))
+
+    def _filter_plan(self, flt: _Filter) -> tuple[list[Any], _Builder]:
+        """Check ``flt`` (every 400 is raised here) and convert its values: the values to bind, in
+        order, and how to build its expression given a bind-parameter maker for them. The SQL the
+        builder makes depends only on the filter's name, operator and number of values."""
         raws = flt.raw.split(",")
         if any(raw == "" for raw in raws):
             raise _error(ErrorCode.INVALID_QUERY, f"Empty value in filter '{_short(flt.name)}'")
@@ -821,54 +917,27 @@ class QueryCompiler:
         if path is not None:
             for raw in raws:
                 check_choice(flt.name, path.choices, raw)
+        op = flt.op
         if hot is not None:
             if hot.python_type is not None:
                 kind = _kind_of_python_type(hot.python_type)
             else:
                 kind = path.kind if path is not None else "str"
-            return self._hot_filter(hot, kind, flt.op, raws)
+            converted = [_hot_value(kind, hot.python_type, raw) for raw in raws]
+            if hot.many and op in ("eq", "ne"):
+                return [converted], functools.partial(_hot_filter, hot, op, len(converted))
+            return converted, functools.partial(_hot_filter, hot, op, len(converted))
         assert path is not None
-        if path.kind == "bool" and flt.op not in ("eq", "ne"):
+        if path.kind == "bool" and op not in ("eq", "ne"):
             raise _error(
-                ErrorCode.INVALID_QUERY, f"Operator '{flt.op}' does not apply to boolean '{_short(flt.name)}'"
+                ErrorCode.INVALID_QUERY, f"Operator '{op}' does not apply to boolean '{_short(flt.name)}'"
             )
         if path.kind == "datetime":
-            return self._datetime_filter(path, flt.op, raws)
-        if flt.op in ("eq", "ne"):
-            matches = [
-                self.doc.op("@>", is_comparison=True)(_jsonb_param(path.containment(alt)))
-                for raw in raws
-                for alt in _json_alternatives(path.kind, raw)
-            ]
-            any_match = matches[0] if len(matches) == 1 else or_(*matches)
-            return any_match if flt.op == "eq" else not_(any_match)
-        return self._jsonpath_filter(path, flt.op, raws)
-
-    def _hot_filter(self, hot: HotColumn, kind: Kind, op: str, raws: list[str]) -> ColumnElement[bool]:
-        col = hot.column
-        values = [_hot_value(kind, hot.python_type, raw) for raw in raws]
-        if hot.many:
-            array = bindparam(None, values, type_=col.type, unique=True)
-            if op == "eq":
-                if len(values) == 1:
-                    return col.op("@>", is_comparison=True)(array)
-                return col.op("&&", is_comparison=True)(array)
-            if op == "ne":
-                return or_(col.is_(None), not_(col.op("&&", is_comparison=True)(array)))
-            item_type = getattr(col.type, "item_type", None)
-            mirrored = _SQL_OPS[_MIRRORED[op]]
-            return or_(
-                *(mirrored(bindparam(None, v, type_=item_type, unique=True), any_(col)) for v in values)
-            )
-        params = [bindparam(None, v, type_=col.type, unique=True) for v in values]
-        if op == "eq":
-            return col == params[0] if len(params) == 1 else col.in_(params)
-        if op == "ne":
-            return and_(*(col.is_distinct_from(p) for p in params))
-        compare = _SQL_OPS[op]
-        return or_(*(compare(col, p) for p in params))
-
-    def _jsonpath_filter(self, path: AttributePath, op: str, raws: list[str]) -> ColumnElement[bool]:
+            instants = [_parse_datetime(raw) for raw in raws]
+            return instants, functools.partial(self._datetime_filter, path, op, len(instants))
+        if op in ("eq", "ne"):
+            documents = [path.containment(alt) for raw in raws for alt in _json_alternatives(path.kind, raw)]
+            return documents, functools.partial(self._containment_filter, op, len(documents))
         variables: list[str] = []
         conditions: list[str] = []
         for raw in raws:
@@ -880,40 +949,55 @@ class QueryCompiler:
             variables.append(f'"{name}":{value_json}')
             conditions.append(f"@ {_JSONPATH_OPS[op]} ${name}")
         jsonpath = f"{path.jsonpath()} ? ({' || '.join(conditions)})"
+        return [jsonpath, "{" + ",".join(variables) + "}"], self._jsonpath_filter
+
+    def _containment_filter(self, op: str, n: int, param: _ParamMaker) -> ColumnElement[bool]:
+        matches = [self.doc.op("@>", is_comparison=True)(cast(param(i, Text()), JSONB)) for i in range(n)]
+        any_match = matches[0] if len(matches) == 1 else or_(*matches)
+        return any_match if op == "eq" else not_(any_match)
+
+    def _jsonpath_filter(self, param: _ParamMaker) -> ColumnElement[bool]:
         return func.jsonb_path_exists(
             self.doc,
-            _jsonpath_param(jsonpath),
-            _jsonb_param("{" + ",".join(variables) + "}"),
+            cast(param(0, Text()), JSONPATH),
+            cast(param(1, Text()), JSONB),
             type_=Boolean,
         )
 
-    def _datetime_filter(self, path: AttributePath, op: str, raws: list[str]) -> ColumnElement[bool]:
-        values = [_parse_datetime(raw) for raw in raws]
+    def _datetime_filter(
+        self, path: AttributePath, op: str, n: int, param: _ParamMaker
+    ) -> ColumnElement[bool]:
         jsonpath = f'{path.jsonpath()} ? (@.type() == "string" && @ like_regex {json.dumps(_RFC3339_RE)})'
         element = func.jsonb_array_elements_text(
             func.jsonb_path_query_array(self.doc, _jsonpath_param(jsonpath)), type_=Text
         ).column_valued("sb_value")
         instant = cast(element, DateTime(timezone=True))
         compare = _SQL_OPS["eq" if op == "ne" else op]
-        params = [bindparam(None, v, type_=DateTime(timezone=True), unique=True) for v in values]
+        params = [param(i, DateTime(timezone=True)) for i in range(n)]
         found = exists(select(literal_column("1")).where(or_(*(compare(instant, p) for p in params))))
         return not_(found) if op == "ne" else found
 
     # -- sorting ---------------------------------------------------------------------------------
 
-    def sort_expression(self, spec: str) -> ColumnElement[Any]:
+    def _sort_target(self, spec: str) -> tuple[bool, str, AttributePath | None, HotColumn | None]:
+        """Check one ``sort`` item (a 400 if it names no sortable attribute)."""
         descending = spec.startswith("-")
         name = spec[1:] if spec[:1] in ("-", "+") else spec
         if not name:
             raise _error(ErrorCode.INVALID_QUERY, f"Invalid sort '{_short(spec)}'")
         path = self.resolve(name)
         hot = self.hot.get(path.dotted if path is not None else name)
+        if (hot is None or hot.many) and path is None:
+            raise _error(ErrorCode.UNKNOWN_ATTRIBUTE, f"Unknown sort attribute '{_short(name)}'")
+        return descending, name, path, hot
+
+    def sort_expression(self, spec: str) -> ColumnElement[Any]:
+        descending, _, path, hot = self._sort_target(spec)
         expr: ColumnElement[Any]
         if hot is not None and not hot.many:
             expr = hot.column
-        elif path is None:
-            raise _error(ErrorCode.UNKNOWN_ATTRIBUTE, f"Unknown sort attribute '{_short(name)}'")
         else:
+            assert path is not None
             text_path = bindparam(None, path.text_path(), type_=ARRAY(Text), unique=True)
             as_text = self.doc.op("#>>", return_type=Text)(text_path)
             if path.kind in ("int", "decimal", "bool", "any"):

@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, Table, Text, func, select
+from sqlalchemy import Column, Integer, Table, Text, bindparam, func, select
 from sqlalchemy.dialects.postgresql import JSON, JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -37,6 +37,7 @@ from . import db
 from .context import correlation_id
 from .errors import Conflict
 from .events import OUTBOX_COLUMNS
+from .query import PAGE_PARAM, PageQuery
 
 OutboxRow = dict[str, Any]  # see events.outbox_row
 
@@ -64,6 +65,7 @@ class Store:
         self.on_commit = on_commit
         self._pinned: Any = None
         self._pinned_lock = asyncio.Lock()
+        self._page_templates: dict[Any, db.StatementTemplate | None] = {}
 
     # -- connections ----------------------------------------------------------------------------
 
@@ -99,15 +101,37 @@ class Store:
         return None if row is None else (row[0], row[1])
 
     async def list_page(self, table: Table, query: Any) -> tuple[list[str], int]:
-        """One page of documents as stored JSON text (a :class:`query.ListQuery`), and the number of
-        every match: one round trip (a window count), and a count only for an empty page."""
-        async with self._connection() as conn:
+        """One page of documents as stored JSON text (a :class:`query.PageQuery` or
+        :class:`query.ListQuery`), and the number of every match: one round trip (a window count),
+        and a count only for an empty page."""
+        page = query if isinstance(query, PageQuery) else None
+        if page is not None:
+            sql, args = self._page_sql(table, page)
+        else:
             sql, args = self.statements.sql(_page_statement(table, query))
+        async with self._connection() as conn:
             rows = await conn.fetch(sql, *args)
             if rows:
                 return [row[0] for row in rows], int(rows[0][1])
-            sql, args = self.statements.sql(select(func.count()).select_from(table).where(*query.where))
+            where = page.query().where if page is not None else query.where
+            sql, args = self.statements.sql(select(func.count()).select_from(table).where(*where))
             return [], int(await conn.fetchval(sql, *args))
+
+    def _page_sql(self, table: Table, page: PageQuery) -> tuple[str, list[Any]]:
+        """The page statement of a :class:`query.PageQuery`: compiled once per table and query shape
+        (no SQLAlchemy work for a shape seen before), with this query's values."""
+        values = (*page.values, page.offset, page.limit)
+        key = (table, page.shape)
+        template = self._page_templates.get(key, _MISSING)
+        if template is _MISSING:
+            stmt = _page_statement(table, page.query(keyed=True), keyed=len(page.values))
+            template = self.statements.template(stmt, PAGE_PARAM)
+            if len(self._page_templates) >= _PAGE_TEMPLATES:  # shapes come from clients: bounded
+                self._page_templates.clear()
+            self._page_templates[key] = template
+        if template is None:  # SQL that depends on the values: compiled per call
+            return self.statements.sql(_page_statement(table, page.query()))
+        return template.sql, template.args(values)
 
     async def fetch(self, stmt: Any) -> list[dict[str, Any]]:
         """Rows of a SQLAlchemy Core query, as dicts (one statement)."""
@@ -356,6 +380,8 @@ def _outbox_args(events: Sequence[OutboxRow]) -> list[Any]:
 
 
 _WINDOW_COUNT = func.count().over()
+_PAGE_TEMPLATES = 1000  # page statements kept per store (one per table and query shape)
+_MISSING: Any = object()
 
 
 @functools.cache
@@ -363,11 +389,17 @@ def _page_columns(table: Table) -> tuple[Any, Any]:
     return table.c.doc.cast(Text), _WINDOW_COUNT
 
 
-def _page_statement(table: Table, query: Any) -> Any:
+def _page_statement(table: Table, query: Any, *, keyed: int | None = None) -> Any:
+    """The page's SELECT; ``keyed=n`` binds offset and limit as ``sb_v<n>`` and ``sb_v<n+1>``."""
+    offset: Any = query.offset
+    limit: Any = query.limit
+    if keyed is not None:
+        offset = bindparam(f"{PAGE_PARAM}{keyed}", query.offset, type_=Integer)
+        limit = bindparam(f"{PAGE_PARAM}{keyed + 1}", query.limit, type_=Integer)
     return (
         select(*_page_columns(table))
         .where(*query.where)
         .order_by(*query.order_by, table.c.id)
-        .offset(query.offset)
-        .limit(query.limit)
+        .offset(offset)
+        .limit(limit)
     )
