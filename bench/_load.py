@@ -17,19 +17,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+# Extra header lines every request carries (the bench sets a bearer token: the service needs one, and
+# the floor gets the same bytes so that both parse the same request).
+EXTRA_HEADERS: dict[str, str] = {}
+
+
+def _extra() -> str:
+    return "".join(f"{name}: {value}\r\n" for name, value in EXTRA_HEADERS.items())
+
 
 def post_request(
     host: str, port: int, path: str, body: bytes, *, content_type: str = "application/json"
 ) -> bytes:
     head = (
         f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {content_type}\r\n"
-        f"Accept: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        f"Accept: application/json\r\n{_extra()}Content-Length: {len(body)}\r\n\r\n"
     )
     return head.encode("latin-1") + body
 
 
 def get_request(host: str, port: int, path: str) -> bytes:
-    return f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: application/json\r\n\r\n".encode("latin-1")
+    head = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: application/json\r\n{_extra()}\r\n"
+    return head.encode("latin-1")
 
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:

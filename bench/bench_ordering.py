@@ -55,11 +55,14 @@ except ImportError:  # before the dev tooling left the kit (d555c8a and earlier)
     from switchboard_kit import testing  # type: ignore[no-redef]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _load
 from _doc import DOC_PATH, ROOT, Target, targets_table, write_section
 from _doc import machine_facts as host_facts
 from _load import LoadResult, get_request, median, post_request, run_load, run_open_loop
 
 BENCH_DIR = ROOT / "bench"
+ISSUER = testing.issuer()  # the bench's identity provider (a key in a temp folder, removed at exit)
+_load.EXTRA_HEADERS.update(ISSUER.headers("integration"))
 ALEMBIC_INI = ROOT / "services" / "ordering" / "alembic.ini"
 BASE = "/tmf-api/productOrderingManagement/v4"
 PUBLIC_BASE_URL = "http://orders.example"
@@ -135,6 +138,9 @@ def service_env(db_url: str, args: argparse.Namespace, *, floor_budget: bool = T
         "ORDERING_HUB_ENABLED": "false",
         "ORDERING_PUBLIC_BASE_URL": PUBLIC_BASE_URL,
         "ORDERING_LOG_LEVEL": "WARNING",
+        # Every API call needs a token: the service trusts the bench's own issuer, and every
+        # request (the floor's too) carries one (_load.EXTRA_HEADERS).
+        **ISSUER.env("ORDERING_"),
     }
     if floor_budget:
         # The floor's connection budget, kept open as the floor's asyncpg pool keeps its own:
@@ -163,7 +169,7 @@ def post_bodies(count: int) -> list[bytes]:
 
 
 async def check_post(port: int, body: bytes) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=f"http://{HOST}:{port}") as client:
+    async with httpx.AsyncClient(base_url=f"http://{HOST}:{port}", headers=_load.EXTRA_HEADERS) as client:
         response = await client.post(
             f"{BASE}/productOrder", content=body, headers={"Content-Type": "application/json"}
         )
@@ -499,7 +505,7 @@ def bench_get(targets: list[GetTarget], args: argparse.Namespace) -> list[GetRes
                 env, factory = service_env(t.db_url, args, floor_budget=False), "ordering.app:create_app"
             servers[t.port] = stack.enter_context(uvicorn_server(factory, t.port, env, workers=args.workers))
             path = f"{BASE}/productOrder?relatedParty.id={t.customers[0]}"
-            response = httpx.get(f"http://{HOST}:{t.port}{path}")
+            response = httpx.get(f"http://{HOST}:{t.port}{path}", headers=_load.EXTRA_HEADERS)
             if response.status_code != 200 or not response.json():
                 raise RuntimeError(f"GET {path}: {response.status_code} {response.text[:300]}")
         for i in range(args.get_rounds):
