@@ -93,7 +93,8 @@ class _RFC3339DateTime:
             custom_error_type="tmf_datetime",
             custom_error_message="Input should be an RFC 3339 date-time string with an offset",
             serialization=core_schema.plain_serializer_function_ser_schema(
-                format_datetime, return_schema=core_schema.str_schema(), when_used="json"
+                format_datetime,
+                when_used="json",  # a str, which pydantic-core writes by its type
             ),
         )
 
@@ -208,10 +209,7 @@ class _JsonNumber:
             custom_error_type="float_type",  # pydantic's own message: "Input should be a valid number"
             serialization=core_schema.plain_serializer_function_ser_schema(
                 json_number,
-                return_schema=core_schema.union_schema(
-                    [core_schema.int_schema(), core_schema.float_schema()]
-                ),
-                when_used="json",
+                when_used="json",  # an int or a float, which pydantic-core writes by their type
             ),
         )
 
