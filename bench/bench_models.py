@@ -76,6 +76,8 @@ def plain_pydantic_tmf622() -> types.ModuleType:
     base = types.ModuleType("plain_base")
     base.TMFModel = PlainModel  # type: ignore[attr-defined]
     base.AwareDatetime = AwareDatetime  # type: ignore[attr-defined]
+    base.AnyUri = str  # type: ignore[attr-defined]
+    base.Number = float  # type: ignore[attr-defined]
     modules: dict[str, types.ModuleType] = {}
     saved = {name: sys.modules.get(name) for name in ("tmf_models._base", "tmf_models._generated.common")}
     sys.modules["tmf_models._base"] = base

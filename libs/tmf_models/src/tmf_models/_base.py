@@ -52,19 +52,18 @@ def format_datetime(value: datetime) -> str:
     anything finer with six, so ``…:00Z``, ``…:00.123Z`` and ``…:00.123456Z`` round-trip
     unchanged. (``.000Z`` comes back as ``Z``, ``.1Z`` as ``.100Z``: same instant.)
     """
-    offset = value.utcoffset()
-    if offset is None:
-        raise ValueError("naive datetime: TMF date-times need an offset")
-    if offset:
-        value = value.astimezone(UTC)
-    # isoformat() of an aware datetime: YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00 (fixed positions).
+    # isoformat() of a UTC datetime: YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00, fixed positions. It is
+    # the one call the common case makes (this runs once per date-time written).
     text = value.isoformat()
-    micro = value.microsecond
-    if micro == 0:
-        return text[:19] + "Z"
-    if micro % 1000 == 0:
-        return text[:23] + "Z"
-    return text[:26] + "Z"
+    if text.endswith("+00:00"):
+        if len(text) == 25:  # no fraction
+            return text[:19] + "Z"
+        if text.endswith("000+00:00"):  # whole milliseconds
+            return text[:23] + "Z"
+        return text[:26] + "Z"
+    if value.utcoffset() is None:
+        raise ValueError("naive datetime: TMF date-times need an offset")
+    return format_datetime(value.astimezone(UTC))
 
 
 class _RFC3339DateTime:
@@ -94,7 +93,8 @@ class _RFC3339DateTime:
             custom_error_type="tmf_datetime",
             custom_error_message="Input should be an RFC 3339 date-time string with an offset",
             serialization=core_schema.plain_serializer_function_ser_schema(
-                format_datetime, return_schema=core_schema.str_schema(), when_used="json"
+                format_datetime,
+                when_used="json",  # a str, which pydantic-core writes by its type
             ),
         )
 
@@ -164,6 +164,13 @@ def json_number(value: Decimal | int | float) -> int | float:
         value = _to_decimal(value)
     if not value.is_finite():
         raise ValueError(f"{value} is not a finite number")
+    text = str(value)
+    if len(text) <= 15 and "E" not in text:
+        # The common case, cheaply: plain notation in at most 15 characters is at most 15 significant
+        # digits below 1e15, which the nearest double prints back exactly (DBL_DIG); such a double
+        # is integral exactly when the value is whole.
+        number = float(text)
+        return int(number) if number.is_integer() else number
     if value == value.to_integral_value():
         whole = int(value)
         if -(2**63) <= whole < 2**64:
@@ -187,24 +194,22 @@ class _JsonNumber:
     or a ``Decimal``; never a string or a boolean. Held as ``Decimal``; written as :func:`json_number`."""
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
-        number = core_schema.union_schema(
+        # Each branch hands its value to pydantic-core's own Decimal, in Rust: an int as it is, a float
+        # through its shortest representation (the number the JSON text said), a Decimal when finite.
+        decimal = core_schema.decimal_schema(allow_inf_nan=False)
+        return core_schema.union_schema(
             [
-                core_schema.int_schema(strict=True),
-                core_schema.float_schema(strict=True, allow_inf_nan=False),
-                core_schema.is_instance_schema(Decimal),
+                core_schema.chain_schema([core_schema.int_schema(strict=True), decimal]),
+                core_schema.chain_schema(
+                    [core_schema.float_schema(strict=True, allow_inf_nan=False), decimal]
+                ),
+                core_schema.chain_schema([core_schema.is_instance_schema(Decimal), decimal]),
             ],
             mode="left_to_right",
             custom_error_type="float_type",  # pydantic's own message: "Input should be a valid number"
-        )
-        return core_schema.no_info_after_validator_function(
-            _to_decimal,
-            number,
             serialization=core_schema.plain_serializer_function_ser_schema(
                 json_number,
-                return_schema=core_schema.union_schema(
-                    [core_schema.int_schema(), core_schema.float_schema()]
-                ),
-                when_used="json",
+                when_used="json",  # an int or a float, which pydantic-core writes by their type
             ),
         )
 
