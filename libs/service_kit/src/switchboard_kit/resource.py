@@ -32,7 +32,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Table
 from sqlalchemy.sql.elements import ColumnElement
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from . import auth, idempotency, openapi
@@ -166,10 +166,9 @@ class Resource:
         )
 
 
-class OrjsonResponse(Response):
-    """A JSON answer written by orjson (the errors' and the probes' as well as the resources')."""
-
-    media_type = "application/json"
+class OrjsonResponse(JSONResponse):
+    """A JSON answer written by orjson (the errors' and the probes' as well as the resources'). A
+    JSONResponse, so FastAPI documents the routes that use it as JSON."""
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
