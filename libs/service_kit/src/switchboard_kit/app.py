@@ -1,4 +1,4 @@
-"""App factory: settings, lifespan (engine, relay, hub deliverer, workers), TMF errors, health."""
+"""App factory: settings, lifespan (engine, relay, hub deliverer, scheduler, consumers), TMF errors, health."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import functools
 import gc
 import logging
 import zlib
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -39,8 +39,6 @@ from .settings import ServiceSettings
 from .store import Store
 
 log = logging.getLogger("switchboard.app")
-
-Worker = Callable[["Runtime"], Coroutine[Any, Any, None]]
 
 
 @dataclass
@@ -164,7 +162,6 @@ def create_service_app(
     resources: Sequence[Resource],
     topics: Sequence[str],
     routers: Sequence[APIRouter] = (),
-    workers: Sequence[Worker] = (),
     scheduler: Scheduler | None = None,
     consumers: Sequence[Consumer[Any]] = (),
     description: str = "",
@@ -263,8 +260,6 @@ def create_service_app(
                 runtime.consumers.append(runner)
                 task = asyncio.create_task(supervise(runner), name=f"{name}-consumer-{declared.group}")
                 runtime.consumer_tasks.append(task)
-        for worker in workers:
-            runtime.tasks.append(asyncio.create_task(worker(runtime), name=f"{name}-{worker.__name__}"))
         try:
             yield
         finally:

@@ -176,12 +176,7 @@ class OrjsonResponse(JSONResponse):
 
 def json_response(body: Any, status_code: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     """Every JSON answer of the kit: compact, as orjson writes it."""
-    return Response(
-        orjson.dumps(body),
-        status_code=status_code,
-        headers=dict(headers or {}),
-        media_type="application/json",
-    )
+    return OrjsonResponse(body, status_code=status_code, headers=dict(headers or {}))
 
 
 def list_response(
