@@ -22,8 +22,16 @@ app that validates the same body with pydantic and inserts it as JSONB with asyn
 GET: ``--small-orders`` and ``--orders`` realistic orders are loaded straight into the
 ``product_order`` table of two databases (documents built from one the service itself stored, about
 five orders per customer), one service runs on each, and ``productOrder?relatedParty.id=<customer>``
-is measured on both alternately, at 32, 8 and 1 clients (``--get-concurrency``) and at fixed rates of
-500 and 1,000 lookups/s (open loop, ``--get-rates``).
+is measured on both alternately, at 32, 8 and 1 clients (``--get-concurrency``) and at a fixed rate of
+500 lookups/s (open loop, ``--get-rates``).
+
+Capacity (issue #9): for GET by party on the big table and for POST, the highest open-loop rate at
+which p99 stays under 100 ms, searched for the floor and the service alternately in each of
+``--capacity-rounds`` rounds (3; 0 skips it); target: service / floor >= 0.8 on the median of the rounds.
+
+Every server runs with ``--server`` (uvloop + httptools, as ``make run``, the image and the chart; or
+asyncio + h11). ``--compare-server asyncio`` also measures floor and service under both, alternately,
+for the before/after of that switch.
 
 Only this script's section of docs/benchmarks.md is rewritten (between its markers).
 """
