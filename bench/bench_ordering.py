@@ -43,6 +43,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -76,6 +77,7 @@ ALEMBIC_INI = ROOT / "services" / "ordering" / "alembic.ini"
 BASE = "/tmf-api/productOrderingManagement/v4"
 PUBLIC_BASE_URL = "http://orders.example"
 HOST = "127.0.0.1"
+# Ports from --port-base (18622): two runs on one machine need different bases.
 SERVICE_PORT = 18622
 FLOOR_PORT = 18623
 GET_PORT = 18624  # and up: one service per table size
@@ -104,7 +106,12 @@ SERVERS: dict[str, tuple[str, ...]] = {
     "asyncio": ("--loop", "asyncio", "--http", "h11"),
 }
 SERVER_NAMES = {"uvloop": "uvloop + httptools", "asyncio": "asyncio + h11"}
-SWITCH_PORT = 18630  # and up: floor and service under each server setting, for --compare-server
+SWITCH_PORT = 18628  # and up: floor and service under each server setting, for --compare-server
+
+
+def set_ports(base: int) -> None:
+    global SERVICE_PORT, FLOOR_PORT, GET_PORT, SWITCH_PORT
+    SERVICE_PORT, FLOOR_PORT, GET_PORT, SWITCH_PORT = base, base + 1, base + 2, base + 6
 
 
 def dsn(url: str) -> str:
@@ -131,6 +138,11 @@ def uvicorn_server(
         "--host", HOST, "--port", str(port), "--workers", str(workers),
         "--no-access-log", "--log-level", "warning", *SERVERS[server],
     ]  # fmt: skip
+    with socket.socket() as probe:  # else the health check below could reach another run's server
+        try:
+            probe.bind((HOST, port))
+        except OSError as exc:
+            raise RuntimeError(f"port {port} is taken (another bench run?): try --port-base") from exc
     proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=BENCH_DIR)
     try:
         deadline = time.monotonic() + 60
@@ -1221,6 +1233,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--capacity-connections", type=int, default=64, help="connections of the open-loop generator"
     )
+    parser.add_argument(
+        "--port-base",
+        type=int,
+        default=18622,
+        help="first of the 10 local ports the servers listen on (18622)",
+    )
     parser.add_argument("--skip-post", action="store_true")
     parser.add_argument("--skip-get", action="store_true")
     parser.add_argument(
@@ -1323,6 +1341,7 @@ def save_json(
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    set_ports(args.port_base)
     started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     t0 = time.perf_counter()
     if "postgresql+asyncpg" not in args.database_url:
