@@ -78,6 +78,7 @@ class LoadResult:
     db_cpu: float  # CPU seconds of the PostgreSQL backends connected to the bench database
     db_connects: int  # backends that connected during the window (pool churn)
     machine_busy: float  # fraction of all cores busy during the window (whole machine)
+    aborted: bool = False  # an open-loop window stopped early: its p99 was already over the limit
 
     @property
     def count(self) -> int:
@@ -250,6 +251,7 @@ async def run_open_loop(
     connections: int = 64,
     server_pid: int | None = None,
     database: str | None = None,
+    abort_over: float | None = None,
 ) -> LoadResult:
     """Open loop: requests are sent on a fixed schedule, ``rate`` per second, whatever the server does.
 
@@ -257,6 +259,11 @@ async def run_open_loop(
     spent waiting for a free connection (of ``connections``) or behind a slow server counts: a server
     that falls behind shows it as growing latency instead of as fewer requests sent (no coordinated
     omission). Requests due inside the measured window are counted.
+
+    ``abort_over`` (seconds; for a capacity search): once more than 1% of the requests due in the
+    window have taken longer than that, the window's p99 is over it whatever comes next, so the
+    window stops there (``aborted``; the requests in flight are dropped with their connections and
+    CPU is not measured) instead of queueing more work behind a server that cannot keep up.
     """
     idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
     opened = [await asyncio.open_connection(host, port) for _ in range(connections)]
@@ -268,8 +275,13 @@ async def run_open_loop(
     end = start + duration
     latencies: list[float] = []
     statuses: dict[int, int] = {}
+    in_flight: set[asyncio.Task[None]] = set()
+    over_budget = rate * duration / 100
+    over = 0
+    stop = asyncio.Event()
 
     async def send(request: bytes, due: float) -> None:
+        nonlocal over
         reader, writer = await idle.get()
         try:
             writer.write(request)
@@ -277,11 +289,15 @@ async def run_open_loop(
         finally:
             idle.put_nowait((reader, writer))
         if start <= due < end:
-            latencies.append(loop.time() - due)
+            latency = loop.time() - due
+            latencies.append(latency)
             statuses[status] = statuses.get(status, 0) + 1
+            if abort_over is not None and latency > abort_over:
+                over += 1
+                if over > over_budget:
+                    stop.set()
 
     async def schedule() -> None:
-        in_flight: set[asyncio.Task[None]] = set()
         index = 0
         while (due := first + index / rate) < end:
             delay = due - loop.time()
@@ -293,11 +309,24 @@ async def run_open_loop(
             index += 1
         await asyncio.gather(*in_flight)
 
+    scheduler = asyncio.create_task(schedule())
+    measure = asyncio.create_task(_measure(start, end, server_pid, database))
+    stopped = asyncio.create_task(stop.wait())
     try:
-        scheduler = asyncio.create_task(schedule())
-        client_cpu, server_cpu, db_cpu, connects, busy = await _measure(start, end, server_pid, database)
+        await asyncio.wait({scheduler, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set():
+            pending = [scheduler, measure, *in_flight]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            return LoadResult(duration, latencies, statuses, 0.0, 0.0, 0.0, 0, 0.0, aborted=True)
+        client_cpu, server_cpu, db_cpu, connects, busy = await measure
         await scheduler
     finally:
+        # No-ops when done; after an error, nothing is left running.
+        stopped.cancel()
+        measure.cancel()
+        scheduler.cancel()
         for _, writer in opened:
             writer.close()
     return LoadResult(duration, latencies, statuses, client_cpu, server_cpu, db_cpu, connects, busy)

@@ -22,8 +22,16 @@ app that validates the same body with pydantic and inserts it as JSONB with asyn
 GET: ``--small-orders`` and ``--orders`` realistic orders are loaded straight into the
 ``product_order`` table of two databases (documents built from one the service itself stored, about
 five orders per customer), one service runs on each, and ``productOrder?relatedParty.id=<customer>``
-is measured on both alternately, at 32, 8 and 1 clients (``--get-concurrency``) and at fixed rates of
-500 and 1,000 lookups/s (open loop, ``--get-rates``).
+is measured on both alternately, at 32, 8 and 1 clients (``--get-concurrency``) and at a fixed rate of
+500 lookups/s (open loop, ``--get-rates``).
+
+Capacity (issue #9): for GET by party on the big table and for POST, the highest open-loop rate at
+which p99 stays under 100 ms, searched for the floor and the service alternately in each of
+``--capacity-rounds`` rounds (3; 0 skips it); target: service / floor >= 0.8 on the median of the rounds.
+
+Every server runs with ``--server`` (uvloop + httptools, as ``make run``, the image and the chart; or
+asyncio + h11). ``--compare-server asyncio`` also measures floor and service under both, alternately,
+for the before/after of that switch.
 
 Only this script's section of docs/benchmarks.md is rewritten (between its markers).
 """
@@ -35,10 +43,11 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +57,7 @@ import httpx
 import orjson
 
 from ordering.samples import broadband_order
+from switchboard_dev.launcher import SERVER_OPTIONS
 
 try:
     from switchboard_dev import testing
@@ -67,6 +77,7 @@ ALEMBIC_INI = ROOT / "services" / "ordering" / "alembic.ini"
 BASE = "/tmf-api/productOrderingManagement/v4"
 PUBLIC_BASE_URL = "http://orders.example"
 HOST = "127.0.0.1"
+# Ports from --port-base (18622): two runs on one machine need different bases.
 SERVICE_PORT = 18622
 FLOOR_PORT = 18623
 GET_PORT = 18624  # and up: one service per table size
@@ -84,6 +95,23 @@ POST_MAX_P99_RATIO = 1.25  # service p99 / floor p99, same rounds, same clients
 GET_TARGET_CLIENTS = 8
 GET_MAX_P99_RATIO_FLOOR = 1.25  # service p99 at --orders / floor p99 on the same table, 8 clients
 GET_MAX_P99_RATIO_SMALL = 1.5  # service p99 at --orders / the service's own p99 at --small-orders, 8 clients
+# Issue #9: capacity, the highest open-loop rate at which p99 stays under CAPACITY_P99, service / floor.
+CAPACITY_P99 = 0.100
+CAPACITY_MIN_RATIO = 0.8
+
+# uvicorn's event loop and HTTP parser. "uvloop" is what make run, the image and the chart use (the
+# launcher's SERVER_OPTIONS); "asyncio" is uvicorn's pure-Python pair, for the before/after.
+SERVERS: dict[str, tuple[str, ...]] = {
+    "uvloop": SERVER_OPTIONS,
+    "asyncio": ("--loop", "asyncio", "--http", "h11"),
+}
+SERVER_NAMES = {"uvloop": "uvloop + httptools", "asyncio": "asyncio + h11"}
+SWITCH_PORT = 18628  # and up: floor and service under each server setting, for --compare-server
+
+
+def set_ports(base: int) -> None:
+    global SERVICE_PORT, FLOOR_PORT, GET_PORT, SWITCH_PORT
+    SERVICE_PORT, FLOOR_PORT, GET_PORT, SWITCH_PORT = base, base + 1, base + 2, base + 6
 
 
 def dsn(url: str) -> str:
@@ -103,13 +131,18 @@ def log(message: str) -> None:
 
 @contextlib.contextmanager
 def uvicorn_server(
-    factory: str, port: int, env: dict[str, str], *, workers: int
+    factory: str, port: int, env: dict[str, str], *, workers: int, server: str
 ) -> Iterator[subprocess.Popen[bytes]]:
     cmd = [
         sys.executable, "-m", "uvicorn", "--factory", factory,
         "--host", HOST, "--port", str(port), "--workers", str(workers),
-        "--no-access-log", "--log-level", "warning",
+        "--no-access-log", "--log-level", "warning", *SERVERS[server],
     ]  # fmt: skip
+    with socket.socket() as probe:  # else the health check below could reach another run's server
+        try:
+            probe.bind((HOST, port))
+        except OSError as exc:
+            raise RuntimeError(f"port {port} is taken (another bench run?): try --port-base") from exc
     proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=BENCH_DIR)
     try:
         deadline = time.monotonic() + 60
@@ -221,17 +254,27 @@ async def post_round(
     return Round(name, result)
 
 
-async def bench_post(db_url: str, args: argparse.Namespace) -> dict[str, list[Round]]:
+async def bench_post(
+    db_url: str, args: argparse.Namespace
+) -> tuple[dict[str, list[Round]], dict[str, list[Search]]]:
     bodies = post_bodies(1000)
     service_requests = [post_request(HOST, SERVICE_PORT, f"{BASE}/productOrder", b) for b in bodies]
     floor_requests = [post_request(HOST, FLOOR_PORT, f"{BASE}/productOrder", b) for b in bodies]
     rounds: dict[str, list[Round]] = {"floor": [], "service": [], "floor c=1": [], "service c=1": []}
     with (
         uvicorn_server(
-            "floor_app:create_app", FLOOR_PORT, floor_env(db_url, args), workers=args.workers
+            "floor_app:create_app",
+            FLOOR_PORT,
+            floor_env(db_url, args),
+            workers=args.workers,
+            server=args.server,
         ) as floor,
         uvicorn_server(
-            "ordering.app:create_app", SERVICE_PORT, service_env(db_url, args), workers=args.workers
+            "ordering.app:create_app",
+            SERVICE_PORT,
+            service_env(db_url, args),
+            workers=args.workers,
+            server=args.server,
         ) as service,
     ):
         stored = await check_post(SERVICE_PORT, bodies[0])
@@ -265,7 +308,154 @@ async def bench_post(db_url: str, args: argparse.Namespace) -> dict[str, list[Ro
             await alternate("", args.concurrency, args.duration)
         log("POST at one client (latency without queueing)")
         await alternate(" c=1", 1, args.short_duration)
-    return rounds
+        database = db_name(db_url)
+        capacity = await capacity_rounds(
+            "POST",
+            [
+                Endpoint("floor", FLOOR_PORT, floor.pid, floor_requests, database),
+                Endpoint("service", SERVICE_PORT, service.pid, service_requests, database),
+            ],
+            args,
+        )
+    return rounds, capacity
+
+
+# -------------------------------------------------------------------------------------- capacity
+
+
+@dataclass
+class Step:
+    """One open-loop window of a capacity search."""
+
+    rate: float
+    p99: float  # of the requests that completed (a lower bound when the window was aborted)
+    aborted: bool  # stopped early: more than 1% of its requests were already over the limit
+    errors: int  # non-2xx responses
+
+    @property
+    def passed(self) -> bool:
+        return not self.aborted and not self.errors and self.p99 < CAPACITY_P99
+
+
+@dataclass
+class Search:
+    """One capacity search of one app: the highest passing rate, and every window it took."""
+
+    capacity: float  # 0 when even --capacity-min-rate failed
+    capped: bool  # passed at --capacity-max-rate: the capacity is at least that
+    steps: list[Step]
+
+    def text(self) -> str:
+        return f"{'>=' if self.capped else ''}{self.capacity:.0f}"
+
+
+@dataclass
+class Endpoint:
+    """An app under load: where it listens, what it is sent, and whose CPU to count."""
+
+    name: str
+    port: int
+    pid: int
+    requests: list[bytes]
+    database: str
+
+
+async def search_capacity(
+    probe: Callable[[float], Awaitable[Step]], *, hint: float | None, args: argparse.Namespace
+) -> Search:
+    """The highest rate ``probe`` passes, to within ``--capacity-resolution``.
+
+    Without a hint (an app's first round) the first window runs at ``--capacity-start`` and the rate
+    doubles while windows pass (or halves until one does); with a hint (the app's capacity in the
+    previous round) the first window runs at the hint and the rate moves in steps of 25%. Then the
+    bracket [last pass, first fail] is bisected (geometric mean). A noisy failure only lowers this
+    round's figure; the verdict is on the median of the rounds."""
+    steps: list[Step] = []
+    low, high = args.capacity_min_rate, args.capacity_max_rate
+
+    async def passes(rate: float) -> bool:
+        step = await probe(rate)
+        steps.append(step)
+        return step.passed
+
+    passed, failed = 0.0, None
+    factor = 2.0 if hint is None else 1.25
+    rate = min(high, max(low, args.capacity_start if hint is None else hint))
+    if await passes(rate):
+        passed = rate
+        while passed < high:
+            rate = min(high, passed * factor)
+            if not await passes(rate):
+                failed = rate
+                break
+            passed = rate
+    else:
+        failed = rate
+        while failed > low:
+            rate = max(low, failed / factor)
+            if await passes(rate):
+                passed = rate
+                break
+            failed = rate
+    if failed is None:
+        return Search(passed, True, steps)
+    while passed > 0 and failed / passed > 1 + args.capacity_resolution:
+        rate = (passed * failed) ** 0.5
+        if await passes(rate):
+            passed = rate
+        else:
+            failed = rate
+    return Search(passed, False, steps)
+
+
+def capacity_probe(label: str, app: Endpoint, args: argparse.Namespace) -> Callable[[float], Awaitable[Step]]:
+    async def probe(rate: float) -> Step:
+        result = await run_open_loop(
+            HOST,
+            app.port,
+            app.requests,
+            rate=rate,
+            duration=args.capacity_window,
+            warmup=args.capacity_warmup,
+            connections=args.capacity_connections,
+            server_pid=app.pid,
+            database=app.database,
+            abort_over=CAPACITY_P99,
+        )
+        step = Step(rate, result.percentile(99), result.aborted, result.errors)
+        verdict = "pass" if step.passed else "FAIL"
+        detail = "aborted: over 1% of requests above the limit" if step.aborted else result.summary()
+        errors = f" errors {result.statuses}" if step.errors else ""
+        log(f"    {label} {app.name:7s} {rate:6.0f}/s {verdict}  {detail}{errors}")
+        # Let the server finish what a failed window left in flight before the next one.
+        await asyncio.sleep(args.capacity_pause * (3 if not step.passed else 1))
+        return step
+
+    return probe
+
+
+async def capacity_rounds(
+    label: str, apps: list[Endpoint], args: argparse.Namespace
+) -> dict[str, list[Search]]:
+    """``--capacity-rounds`` rounds; in each, one search per app, in alternating order (floor first
+    in odd rounds) so a drift of the machine does not always favour the same app."""
+    searches: dict[str, list[Search]] = {app.name: [] for app in apps}
+    for i in range(args.capacity_rounds):
+        log(f"{label} capacity round {i + 1}/{args.capacity_rounds}")
+        for app in apps if i % 2 == 0 else list(reversed(apps)):
+            previous = searches[app.name][-1] if searches[app.name] else None
+            hint = previous.capacity if previous and previous.capacity > 0 else None
+            search = await search_capacity(capacity_probe(label, app, args), hint=hint, args=args)
+            log(f"  {label} {app.name}: capacity {search.text()}/s ({len(search.steps)} windows)")
+            searches[app.name].append(search)
+    return searches
+
+
+def capacity_ratios(searches: dict[str, list[Search]]) -> tuple[float, ...]:
+    return tuple(
+        s.capacity / f.capacity if f.capacity > 0 else float("nan")
+        for f, s in zip(searches["floor"], searches["service"], strict=True)
+    )
 
 
 # ------------------------------------------------------------------------------------------- GET
@@ -445,6 +635,8 @@ class GetResult:
     rounds: dict[int | str, list[LoadResult]]  # by level: clients (closed loop) or "N/s" (open loop)
     # The floor app's lookup on the same table, same levels, alternated with the service (biggest table only).
     floor: GetResult | None = None
+    # Capacity searches of the service and the floor on this table (biggest table only), by app.
+    capacity: dict[str, list[Search]] | None = None
 
     def stat(self, level: int | str, what: str) -> float:
         rs = self.rounds[level]
@@ -481,6 +673,12 @@ async def prepare_get(db_url: str, template: dict[str, Any], orders: int, port: 
     return GetTarget(orders, db_url, port, load, customers, per_lookup, plan)
 
 
+def lookups(t: GetTarget, port: int | None = None) -> list[bytes]:
+    """One request per sampled customer, for the app on ``port`` (default: the target's)."""
+    port = port or t.port
+    return [get_request(HOST, port, f"{BASE}/productOrder?relatedParty.id={c}") for c in t.customers]
+
+
 def get_levels(args: argparse.Namespace) -> list[int | str]:
     """Closed-loop client counts, then open-loop rates ("1000/s")."""
     return [*args.get_concurrency, *(f"{rate}/s" for rate in args.get_rates)]
@@ -503,7 +701,9 @@ def bench_get(targets: list[GetTarget], args: argparse.Namespace) -> list[GetRes
                 env, factory = floor_env(t.db_url, args), "floor_app:create_app"
             else:
                 env, factory = service_env(t.db_url, args, floor_budget=False), "ordering.app:create_app"
-            servers[t.port] = stack.enter_context(uvicorn_server(factory, t.port, env, workers=args.workers))
+            servers[t.port] = stack.enter_context(
+                uvicorn_server(factory, t.port, env, workers=args.workers, server=args.server)
+            )
             path = f"{BASE}/productOrder?relatedParty.id={t.customers[0]}"
             response = httpx.get(f"http://{HOST}:{t.port}{path}", headers=_load.EXTRA_HEADERS)
             if response.status_code != 200 or not response.json():
@@ -512,10 +712,7 @@ def bench_get(targets: list[GetTarget], args: argparse.Namespace) -> list[GetRes
             log(f"GET round {i + 1}/{args.get_rounds}")
             for level in levels:
                 for t, name in runs:
-                    requests = [
-                        get_request(HOST, t.port, f"{BASE}/productOrder?relatedParty.id={c}")
-                        for c in t.customers
-                    ]
+                    requests = lookups(t)
                     pid, database = servers[t.port].pid, db_name(t.db_url)
                     if isinstance(level, int):
                         duration = args.duration if level > 1 else args.short_duration
@@ -534,9 +731,90 @@ def bench_get(targets: list[GetTarget], args: argparse.Namespace) -> list[GetRes
                     label = f"c={level:<3d}" if isinstance(level, int) else f"{level:>7s}"
                     log(f"  GET {name} {label} {result.summary()}")
                     results[t.port][level].append(result)
+        apps = [
+            Endpoint(name, t.port, servers[t.port].pid, lookups(t), db_name(t.db_url))
+            for name, t in (("floor", floor), ("service", big))
+        ]
+        capacity = asyncio.run(capacity_rounds("GET", apps, args))
     out = [GetResult(t.load, t.per_lookup, t.plan, results[t.port]) for t in targets]
     out[-1].floor = GetResult(floor.load, floor.per_lookup, floor.plan, results[floor.port])
+    out[-1].capacity = capacity
     return out
+
+
+# --------------------------------------------------------------------------------- server switch
+
+
+@dataclass
+class Switch:
+    """``--compare-server``: floor and service under two server settings, measured alternately."""
+
+    settings: list[str]  # [before, after]: the compared setting, then the run's own (--server)
+    workloads: list[tuple[str, int]]  # (POST or GET, clients)
+    results: dict[tuple[str, str, str], list[LoadResult]]  # by (workload, setting, app)
+
+
+async def create_floor_table(db_url: str) -> None:
+    conn = await asyncpg.connect(dsn(db_url))
+    try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS bench_floor_order (id uuid PRIMARY KEY, doc jsonb NOT NULL)"
+        )
+    finally:
+        await conn.close()
+
+
+def bench_server_switch(target: GetTarget, args: argparse.Namespace) -> Switch:
+    """Four servers on the biggest table's database (floor and service, under ``--compare-server``
+    and under ``--server``); each round runs POST at ``--concurrency`` clients and GET by party at 8
+    on all four in turn, the order of the settings alternating between rounds."""
+    settings = [args.compare_server, args.server]
+    workloads = [("POST", args.concurrency), ("GET", GET_TARGET_CLIENTS)]
+    db_url, database = target.db_url, db_name(target.db_url)
+    asyncio.run(create_floor_table(db_url))
+    bodies = post_bodies(1000)
+    results: dict[tuple[str, str, str], list[LoadResult]] = {
+        (w, s, a): [] for w, _ in workloads for s in settings for a in ("floor", "service")
+    }
+    with contextlib.ExitStack() as stack:
+        apps: dict[tuple[str, str], tuple[int, int]] = {}
+        port = SWITCH_PORT
+        for setting in settings:
+            for app, factory, env in (
+                ("floor", "floor_app:create_app", floor_env(db_url, args)),
+                ("service", "ordering.app:create_app", service_env(db_url, args)),
+            ):
+                server = uvicorn_server(factory, port, env, workers=args.workers, server=setting)
+                apps[(setting, app)] = (port, stack.enter_context(server).pid)
+                port += 1
+        for i in range(args.switch_rounds):
+            log(f"server switch round {i + 1}/{args.switch_rounds}")
+            for workload, clients in workloads:
+                for setting in settings if i % 2 == 0 else settings[::-1]:
+                    for app in ("floor", "service"):
+                        port, pid = apps[(setting, app)]
+                        name = f"{workload} {app} {setting}"
+                        if workload == "POST":
+                            requests = [post_request(HOST, port, f"{BASE}/productOrder", b) for b in bodies]
+                            result = asyncio.run(
+                                post_round(
+                                    name, port, pid, requests, db_url, concurrency=clients,
+                                    duration=args.short_duration, warmup=args.warmup,
+                                )
+                            ).result  # fmt: skip
+                        else:
+                            result = asyncio.run(
+                                run_load(
+                                    HOST, port, lookups(target, port), concurrency=clients,
+                                    duration=args.short_duration, warmup=args.warmup,
+                                    server_pid=pid, database=database,
+                                )
+                            )  # fmt: skip
+                            if result.errors:
+                                raise RuntimeError(f"{name}: non-2xx responses {result.statuses}")
+                            log(f"  {name} c={clients:<3d} {result.summary()}")
+                        results[(workload, setting, app)].append(result)
+    return Switch(settings, workloads, results)
 
 
 # --------------------------------------------------------------------------------------- report
@@ -673,11 +951,87 @@ def get_table(results: list[GetResult], args: argparse.Namespace) -> tuple[str, 
     return "\n".join(lines), get_targets(results)
 
 
+def capacity_table(
+    searches: dict[str, dict[str, list[Search]]], args: argparse.Namespace
+) -> tuple[str, list[Target]]:
+    """``searches`` by workload label ("GET …", "POST …"), then by app."""
+    limit = f"{CAPACITY_P99 * 1e3:.0f} ms"
+    lines = [
+        f"| highest open-loop rate with p99 < {limit} ({args.capacity_rounds} rounds) | floor (req/s, median) | service (req/s, median) | service / floor (median of the rounds) | each round: floor / service (req/s) | windows |",
+        "|---|---:|---:|---:|---|---:|",
+    ]
+    targets = []
+    for label, by_app in searches.items():
+        floor, service = by_app["floor"], by_app["service"]
+        ratios = capacity_ratios(by_app)
+        targets.append(
+            Target(
+                f"Capacity (p99 < {limit}, open loop), {label}, service / floor app (issue #9)",
+                CAPACITY_MIN_RATIO,
+                True,
+                ratios,
+            )
+        )
+        rounds = ", ".join(f"{f.text()} / {s.text()}" for f, s in zip(floor, service, strict=True))
+        windows = sum(len(x.steps) for x in (*floor, *service))
+        lines.append(
+            f"| {label} | {median([x.capacity for x in floor]):.0f} | {median([x.capacity for x in service]):.0f} "
+            f"| {targets[-1].ratio:.2f}x | {rounds} | {windows} |"
+        )
+    return "\n".join(lines), targets
+
+
+def switch_table(switch: Switch) -> str:
+    before, after = switch.settings
+    n = len(next(iter(switch.results.values())))
+    lines = [
+        f"| {n} rounds, alternately | server | floor (req/s) | service (req/s) | service / floor (median of the rounds) | floor p99 (ms) | service p99 (ms) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    gains = []
+    for workload, clients in switch.workloads:
+        label = (
+            f"{workload} productOrder{'?relatedParty.id=' if workload == 'GET' else ''}, {clients} clients"
+        )
+        for setting in (before, after):
+            floor = switch.results[(workload, setting, "floor")]
+            service = switch.results[(workload, setting, "service")]
+            ratio = median([s.throughput / f.throughput for f, s in zip(floor, service, strict=True)])
+            lines.append(
+                f"| {label} | {SERVER_NAMES[setting]} | {median([r.throughput for r in floor]):.0f} "
+                f"| {median([r.throughput for r in service]):.0f} | {ratio:.2f}x "
+                f"| {ms(median([r.percentile(99) for r in floor]))} | {ms(median([r.percentile(99) for r in service]))} |"
+            )
+        gain = [
+            median(
+                [
+                    a.throughput / b.throughput
+                    for b, a in zip(
+                        switch.results[(workload, before, app)],
+                        switch.results[(workload, after, app)],
+                        strict=True,
+                    )
+                ]
+            )
+            for app in ("floor", "service")
+        ]
+        gains.append(f"{workload}: floor {gain[0]:.2f}x, service {gain[1]:.2f}x")
+    lines += [
+        "",
+        f"Throughput under {SERVER_NAMES[after]} / under {SERVER_NAMES[before]} (median of the per-round ratios): "
+        + "; ".join(gains)
+        + ".",
+    ]
+    return "\n".join(lines)
+
+
 def render(
     facts: dict[str, str],
     targets: list[Target],
     post: str,
     get: str,
+    capacity: str,
+    switch: str,
     results: list[GetResult],
     args: argparse.Namespace,
     started: str,
@@ -693,7 +1047,7 @@ Run on {started} ({elapsed / 60:.0f} minutes in all) at {facts["revision"]}. Rep
 (both benchmarks) or `.venv/bin/python bench/bench_ordering.py` (this one; `--quick` for a smoke run that
 writes nothing, `--orders N` for another table size, `--help` for the rest). This run:
 `{" ".join(["bench/bench_ordering.py", *sys.argv[1:]])}` ({args.rounds} POST rounds, {args.get_rounds} GET rounds,
-{args.small_orders:,} and {args.orders:,} orders).
+{args.capacity_rounds} capacity rounds, {args.small_orders:,} and {args.orders:,} orders; servers on {SERVER_NAMES[args.server]}).
 
 {targets_table(targets)}
 
@@ -719,10 +1073,19 @@ Plan of the statement of one lookup at {big.load.orders:,} orders (`EXPLAIN (ANA
 {big.plan}
 ```
 
+### Capacity: the highest open-loop rate at which p99 stays under {CAPACITY_P99 * 1e3:.0f} ms
+
+{capacity}
+
+### Server: {SERVER_NAMES[args.server]}{f" against {SERVER_NAMES[args.compare_server]}" if args.compare_server else ""}
+
+{switch}
+
 ### Method
 
-- **Servers.** Each app runs as a real `uvicorn --factory … --workers {args.workers} --no-access-log` subprocess
-  (the venv has no uvloop or httptools, so both use asyncio and h11). The ordering service runs with
+- **Servers.** Each app runs as a real `uvicorn --factory … --workers {args.workers} --no-access-log {" ".join(SERVERS[args.server])}`
+  subprocess: {SERVER_NAMES[args.server]}{", the server settings of `make run`, the image and the chart (the launcher's `SERVER_OPTIONS`; `uvicorn[standard]`)" if args.server == "uvloop" else " (`--server`; `make run`, the image and the chart use uvloop + httptools)"},
+  the same for the floor and the service. The ordering service runs with
   `ORDERING_WORKER_ENABLED=false`, `ORDERING_HUB_ENABLED=false` and no Kafka bootstrap servers, so only the
   request path is measured: a POST still writes its two outbox rows (the relay that would publish them is off).
   For POST both apps get the same database connection budget, {args.pool_size} connections kept open (the
@@ -764,6 +1127,21 @@ Plan of the statement of one lookup at {big.load.orders:,} orders (`EXPLAIN (ANA
   throughput). The open-loop rows ({rates}) send requests on a fixed schedule instead, on up to 64
   connections, and time each from the moment it was due (time waiting for a connection or behind a slow
   server counts): latency at a given load, below saturation.
+- **Capacity.** For GET by party on the {big.load.orders:,}-order table (the floor and the big service of the GET runs)
+  and for POST (the apps of the POST runs), each app's capacity is the highest open-loop rate (requests sent
+  on a fixed schedule, on up to {args.capacity_connections} connections, latency from the moment a request was due) whose
+  window keeps p99 under {CAPACITY_P99 * 1e3:.0f} ms with no error. A window is {args.capacity_warmup:g} s of warm-up and {args.capacity_window:g} s measured;
+  it stops early once more than 1% of its requests are already over the limit. A search starts at
+  {args.capacity_start:g}/s and doubles the rate while windows pass, or halves it until one does (in later rounds it
+  starts from the app's previous capacity and moves in steps of 25%), then bisects the bracket to within {args.capacity_resolution:.0%}
+  ({args.capacity_min_rate:g}/s to {args.capacity_max_rate:g}/s; ">=" marks a search that passed the cap).
+  Each of {args.capacity_rounds} rounds searches the floor and the service one after the other (the order alternates
+  between rounds); the target is on the median of the per-round ratios. One window failing to noise only
+  lowers that round's figure, which the median absorbs.
+- **Server switch** (`--compare-server`, when given): floor and service run under both settings at once, four
+  servers on the {big.load.orders:,}-order database (the service with the POST connection budget), and each round
+  measures POST at {args.concurrency} clients and GET by party at {GET_TARGET_CLIENTS} clients on all four, {args.short_duration:g} s each
+  after {args.warmup:g} s of warm-up, the order of the settings alternating between rounds.
 - **Nothing is cached.** Each run creates its databases, migrates them with alembic, and drops them at the end.
 {END_MARK}
 """
@@ -809,6 +1187,58 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--pool-size", type=int, default=20, help="database connections of each app (kept open; no overflow)"
     )
+    parser.add_argument(
+        "--server",
+        choices=sorted(SERVERS),
+        default="uvloop",
+        help="uvicorn loop and HTTP parser of every server: uvloop (uvloop + httptools, as make run,"
+        " the image and the chart) or asyncio (asyncio + h11)",
+    )
+    parser.add_argument(
+        "--compare-server",
+        choices=sorted(SERVERS),
+        help="also measure floor and service under this setting against --server, alternately (POST and GET)",
+    )
+    parser.add_argument(
+        "--switch-rounds", type=int, default=3, help="rounds of the --compare-server measurement"
+    )
+    parser.add_argument(
+        "--capacity-rounds",
+        type=int,
+        default=3,
+        help="capacity search rounds (p99 < 100 ms, open loop) for GET and POST; 0 for none",
+    )
+    parser.add_argument(
+        "--capacity-window", type=float, default=2.5, help="measured seconds of each capacity window"
+    )
+    parser.add_argument(
+        "--capacity-warmup", type=float, default=1.0, help="seconds discarded before each capacity window"
+    )
+    parser.add_argument(
+        "--capacity-pause",
+        type=float,
+        default=0.5,
+        help="seconds between capacity windows (x3 after a failed one)",
+    )
+    parser.add_argument(
+        "--capacity-start", type=float, default=200.0, help="first rate of a capacity search (per second)"
+    )
+    parser.add_argument("--capacity-min-rate", type=float, default=25.0)
+    parser.add_argument(
+        "--capacity-max-rate", type=float, default=4000.0, help="highest rate a capacity search tries"
+    )
+    parser.add_argument(
+        "--capacity-resolution", type=float, default=0.05, help="bisect until the bracket is this narrow"
+    )
+    parser.add_argument(
+        "--capacity-connections", type=int, default=64, help="connections of the open-loop generator"
+    )
+    parser.add_argument(
+        "--port-base",
+        type=int,
+        default=18622,
+        help="first of the 10 local ports the servers listen on (18622)",
+    )
     parser.add_argument("--skip-post", action="store_true")
     parser.add_argument("--skip-get", action="store_true")
     parser.add_argument(
@@ -830,6 +1260,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.orders, args.small_orders = min(args.orders, 20_000), min(args.small_orders, 2_000)
         args.rounds, args.get_rounds = 1, 1
         args.duration, args.short_duration, args.warmup = 3.0, 2.0, 1.0
+        args.capacity_rounds = min(args.capacity_rounds, 1)
+        args.capacity_window, args.capacity_warmup = 1.5, 0.5
+        args.switch_rounds = 1
         args.no_write = True
     return args
 
@@ -847,6 +1280,8 @@ def save_json(
     targets: list[Target],
     rounds: dict[str, list[Round]],
     results: list[GetResult],
+    capacity: dict[str, dict[str, list[Search]]],
+    switch: Switch | None,
     args: argparse.Namespace,
     elapsed: float,
 ) -> None:
@@ -879,41 +1314,65 @@ def save_json(
         "post": {name: [figures(r.result) for r in rs] for name, rs in rounds.items()},
         "get": get,
         "load": [vars(g.load) for g in results],
+        "capacity": {
+            label: {
+                app: [
+                    {
+                        "capacity": x.capacity,
+                        "capped": x.capped,
+                        "steps": [
+                            {"rate": st.rate, "p99": st.p99, "aborted": st.aborted, "errors": st.errors}
+                            for st in x.steps
+                        ],
+                    }
+                    for x in searches
+                ]
+                for app, searches in by_app.items()
+            }
+            for label, by_app in capacity.items()
+        },
+        "server": args.server,
+        "switch": (
+            {" ".join(k): [figures(r) for r in rs] for k, rs in switch.results.items()} if switch else None
+        ),
     }
     Path(path).write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    set_ports(args.port_base)
     started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     t0 = time.perf_counter()
     if "postgresql+asyncpg" not in args.database_url:
         args.database_url = args.database_url.replace("postgresql://", "postgresql+asyncpg://", 1)
     created: list[str] = []
     post_md, get_md = "(skipped)", "(skipped)"
+    capacity_md = "(not measured this run: `--capacity-rounds 0`)"
+    switch_md = "(not measured this run: `--compare-server asyncio` measures it)"
     results: list[GetResult] = []
     targets: list[Target] = []
     rounds: dict[str, list[Round]] = {}
+    capacity: dict[str, dict[str, list[Search]]] = {}
+    switch: Switch | None = None
     try:
         db_url = create_database(args, created)
         log(f"database {db_name(db_url)}")
 
-        async def floor_table() -> None:
-            conn = await asyncpg.connect(dsn(db_url))
-            try:
-                await conn.execute("CREATE TABLE bench_floor_order (id uuid PRIMARY KEY, doc jsonb NOT NULL)")
-            finally:
-                await conn.close()
-
-        asyncio.run(floor_table())
+        asyncio.run(create_floor_table(db_url))
         facts = machine_facts(db_url)
+        post_capacity: dict[str, list[Search]] = {}
         if not args.skip_post:
-            rounds = asyncio.run(bench_post(db_url, args))
+            rounds, post_capacity = asyncio.run(bench_post(db_url, args))
             post_md, post_targets = post_table(rounds, args)
             targets += post_targets
         else:
             with uvicorn_server(
-                "ordering.app:create_app", SERVICE_PORT, service_env(db_url, args), workers=1
+                "ordering.app:create_app",
+                SERVICE_PORT,
+                service_env(db_url, args),
+                workers=1,
+                server=args.server,
             ):
                 asyncio.run(check_post(SERVICE_PORT, orjson.dumps(broadband_order("CUST-T", "BA-T"))))
         if not args.skip_get:
@@ -926,6 +1385,18 @@ def main(argv: list[str] | None = None) -> None:
             results = bench_get(prepared, args)
             get_md, get_targets_ = get_table(results, args)
             targets += get_targets_
+            if results[-1].capacity:
+                capacity[f"GET productOrder?relatedParty.id= at {args.orders:,} orders"] = results[
+                    -1
+                ].capacity
+            if args.compare_server and args.compare_server != args.server:
+                switch = bench_server_switch(prepared[-1], args)
+                switch_md = switch_table(switch)
+        if post_capacity:
+            capacity["POST productOrder"] = post_capacity
+        if args.capacity_rounds and capacity:
+            capacity_md, capacity_targets = capacity_table(capacity, args)
+            targets += capacity_targets
     finally:
         for url in created:
             testing.drop_database(url)
@@ -936,14 +1407,20 @@ def main(argv: list[str] | None = None) -> None:
     print(post_md)
     print()
     print(get_md)
+    print()
+    print(capacity_md)
+    print()
+    print(switch_md)
     if results:
         print()
         print(results[-1].plan)
     if args.json:
-        save_json(args.json, facts, targets, rounds, results, args, elapsed)
+        save_json(args.json, facts, targets, rounds, results, capacity, switch, args, elapsed)
         log(f"wrote {args.json}")
     if not args.no_write and results and not args.skip_post:
-        section = render(facts, targets, post_md, get_md, results, args, started, elapsed)
+        section = render(
+            facts, targets, post_md, get_md, capacity_md, switch_md, results, args, started, elapsed
+        )
         write_section(BEGIN_MARK, END_MARK, section)
         log(f"wrote {DOC_PATH.relative_to(ROOT)}")
 
