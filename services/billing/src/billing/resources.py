@@ -121,10 +121,10 @@ def declare(service: BillingService) -> list[Resource]:
             "id": HotColumn(billing_account.c.id),
             "status": HotColumn(billing_account.c.status),
             "currency": HotColumn(billing_account.c.currency),
-            "billCycleDay": HotColumn(billing_account.c.bill_cycle_day, python_type=int),
         },
         columns=account_columns,
         sort=("id", "billCycleDay"),
+        filters=("billCycleDay",),  # on the document: any integer a client sends is a filter, never a 400
         default_order=(billing_account.c.id,),
         events=events.ACCOUNT,
         roles={"list": STAFF, "retrieve": STAFF},
