@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         resources=resources.declare(service),
         topics=events.TOPICS,
         scheduler=scheduler if settings.worker_enabled else None,
-        consumers=[order_consumer(service)],
+        consumers=[order_consumer(service, topic=settings.orders_topic, group=settings.orders_group)],
     )
     app.state.billing_service = service
     app.state.scheduler = scheduler  # tests run its passes: scheduler.tick(runtime.store)

@@ -18,7 +18,7 @@ ORDER_TOPIC = "tmf622.productOrder"
 GROUP = "billing-orders"
 
 
-def order_consumer(service: BillingService) -> Consumer[Any]:
+def order_consumer(service: BillingService, *, topic: str = ORDER_TOPIC, group: str = GROUP) -> Consumer[Any]:
     async def on_order(event: TmfEvent, uow: UnitOfWork) -> None:
         order = event.resource
         if not isinstance(order, dict) or order.get("state") != "completed" or not order.get("id"):
@@ -26,4 +26,4 @@ def order_consumer(service: BillingService) -> Consumer[Any]:
         at = parse_datetime(event.eventTime) if event.eventTime else utc_now()
         await service.charge_order(uow, order, at=at)
 
-    return Consumer(topic=ORDER_TOPIC, group=GROUP, handler=on_order)
+    return Consumer(topic=topic, group=group, handler=on_order)

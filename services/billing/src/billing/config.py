@@ -29,6 +29,9 @@ class Settings(ServiceSettings):
     # When the daily bill-cycle schedule runs (five-field cron, UTC); each run bills the accounts whose
     # bill cycle day is that day.
     bill_cycle_cron: str = "0 2 * * *"
+    # Where completed orders are read from (ordering's topic), and the consumer group that reads them.
+    orders_topic: str = "tmf622.productOrder"
+    orders_group: str = "billing-orders"
     # Accounts learned from orders get these until someone says otherwise.
     default_currency: str = "EUR"
     default_bill_cycle_day: int = 1
