@@ -92,10 +92,13 @@ def upgrade() -> None:
         sa.Column("status", sa.Text(), nullable=False),
         sa.Column("currency", sa.Text(), nullable=False),
         sa.Column("bill_cycle_day", sa.Integer(), nullable=False),
+        sa.Column("next_cycle_date", sa.Date(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_billing_account")),
     )
-    op.create_index("ix_billing_account_bill_cycle_day", "billing_account", ["bill_cycle_day"], unique=False)
+    op.create_index(
+        "ix_billing_account_next_cycle_date", "billing_account", ["next_cycle_date"], unique=False
+    )
     op.create_index(
         "ix_billing_account_doc",
         "billing_account",
@@ -353,7 +356,7 @@ def downgrade() -> None:
         postgresql_using="gin",
         postgresql_ops={"doc": "jsonb_path_ops"},
     )
-    op.drop_index("ix_billing_account_bill_cycle_day", table_name="billing_account")
+    op.drop_index("ix_billing_account_next_cycle_date", table_name="billing_account")
     op.drop_table("billing_account")
     op.drop_index("uq_applied_customer_billing_rate_source_key", table_name="applied_customer_billing_rate")
     op.drop_index(

@@ -17,7 +17,9 @@ billing_account = document_table(
     Column("status", Text, nullable=False),
     Column("currency", Text, nullable=False),
     Column("bill_cycle_day", Integer, nullable=False),
-    Index("ix_billing_account_bill_cycle_day", "bill_cycle_day"),
+    # The next cycle date not yet billed: a bill run bills the accounts whose date has come.
+    Column("next_cycle_date", Date, nullable=False),
+    Index("ix_billing_account_next_cycle_date", "next_cycle_date"),
 )
 
 # held_from: the state an onHold bill returns to when the hold ends.

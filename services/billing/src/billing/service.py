@@ -352,7 +352,13 @@ class BillingService:
         return account
 
     async def ensure_account(
-        self, uow: UnitOfWork, id: str, *, unit: str | None, parties: Sequence[Mapping[str, Any]]
+        self,
+        uow: UnitOfWork,
+        id: str,
+        *,
+        unit: str | None,
+        parties: Sequence[Mapping[str, Any]],
+        since: date,
     ) -> Stored:
         """The account ``id``, created with the defaults when billing meets it for the first time."""
         await uow.lock(f"billing-account:{id}")
@@ -360,10 +366,17 @@ class BillingService:
         if found is not None:
             return found
         doc = self.new_account(id, unit=unit, parties=parties)
-        await uow.insert(billing_account, doc, columns=account_columns(doc))
+        await self.add_account(uow, doc, since=since)
         stored = await uow.get(billing_account, id)
         assert stored is not None
         return stored
+
+    async def add_account(self, uow: UnitOfWork, doc: dict[str, Any], *, since: date) -> None:
+        """Stores a new account; its first bill run is at the end of its billing period holding ``since``."""
+        first_cycle = domain.period_containing(int(doc["billCycleDay"]), since).end
+        await uow.insert(
+            billing_account, doc, columns={**account_columns(doc), "next_cycle_date": first_cycle}
+        )
 
     def tax_rate(self, account: Mapping[str, Any]) -> Decimal:
         zone = account.get("taxZone", self.default_tax_zone)
@@ -410,7 +423,9 @@ class BillingService:
             if not prices:
                 continue
             unit = prices[0][2].currency.code
-            account = await self.ensure_account(uow, ref, unit=unit, parties=customers)
+            account = await self.ensure_account(
+                uow, ref, unit=unit, parties=customers, since=activated.date()
+            )
             for index, price, amount in prices:
                 made += await self._charge_price(
                     uow, account, order_id, item, index, price, amount, activated
@@ -507,38 +522,57 @@ class BillingService:
 
     # -------------------------------------------------------------------------- bill runs
 
-    async def run_cycle(self, uow: UnitOfWork, tick_at: datetime) -> int:
-        """The bill run of the cycle day of ``tick_at``: one onCycle bill per account whose bill cycle
-        day it is (see :meth:`bill_account_cycle`). Returns the number of bills made."""
-        day = tick_at.date()
-        accounts = await uow.fetch(
-            select(billing_account.c.id)
-            .where(billing_account.c.bill_cycle_day == day.day, billing_account.c.status == "active")
-            .order_by(billing_account.c.id)
+    async def run_cycle(self, uow: UnitOfWork, now: datetime) -> int:
+        """A bill run: every active account whose next cycle date has come by ``now`` gets its onCycle
+        bill for that date (and for each later one that has also come, after an outage); see
+        :meth:`bill_account_cycle`. Each account runs in its own savepoint: one that fails is logged
+        and tried again by the next run. Returns the number of bills made."""
+        t = billing_account
+        due = await uow.fetch(
+            select(t.c.id)
+            .where(t.c.next_cycle_date <= now.date(), t.c.status == "active")
+            .order_by(t.c.next_cycle_date, t.c.id)
         )
         made = 0
-        for row in accounts:
-            async with uow.savepoint():
-                if await self.bill_account_cycle(uow, row["id"], day) is not None:
-                    made += 1
+        for row in due:
+            try:
+                async with uow.savepoint():
+                    made += len(await self.bill_account_cycle(uow, row["id"], upto=now.date()))
+            except Exception:
+                log.exception("bill run of an account failed", extra={"account": row["id"]})
         return made
 
-    async def bill_account_cycle(self, uow: UnitOfWork, account_id: str, day: date) -> dict[str, Any] | None:
-        """The onCycle bill of ``account_id`` for the cycle date ``day``: first each recurring charge's
-        period starting by then is charged in advance, then every unbilled rate charged up to that
-        date is billed. A cycle date is billed once (the account lock and the bill's cycle key); a
-        second run of it changes nothing."""
+    async def bill_account_cycle(
+        self, uow: UnitOfWork, account_id: str, *, upto: date
+    ) -> list[dict[str, Any]]:
+        """The onCycle bills of ``account_id`` for each of its cycle dates from its next one up to
+        ``upto``: for each, the recurring charges' periods starting by then are charged in advance and
+        every unbilled rate charged up to that date is billed. The account's row lock and its next
+        cycle date (moved on in the same transaction) make a cycle date billed once, however often or
+        however concurrently runs come; the bill's unique cycle key backs that up."""
         await uow.lock(f"billing-account:{account_id}")
         account = await uow.get(billing_account, account_id, for_update=True)
         if account is None:
-            return None
-        cycle_key = f"{account_id}:{day.isoformat()}"
+            return []
+        day: date = account.columns["next_cycle_date"]
+        bills = []
+        while day <= upto:
+            bill = await self._bill_cycle_date(uow, account, day)
+            if bill is not None:
+                bills.append(bill)
+            day = domain.add_months(day, 1)
+        if day != account.columns["next_cycle_date"]:
+            await uow.set_columns(billing_account, account_id, {"next_cycle_date": day})
+        return bills
+
+    async def _bill_cycle_date(self, uow: UnitOfWork, account: Stored, day: date) -> dict[str, Any] | None:
+        cycle_key = f"{account.id}:{day.isoformat()}"
         done = await uow.fetch(select(customer_bill.c.id).where(customer_bill.c.cycle_key == cycle_key))
         if done:
             return None
         cycle_at = domain.midnight(day)
         await self.charge_recurring(uow, account, upto=day)
-        rates = await self.unbilled_rates(uow, account_id, upto=cycle_at)
+        rates = await self.unbilled_rates(uow, account.id, upto=cycle_at)
         if not rates:
             return None
         current = domain.period_containing(int(account.doc["billCycleDay"]), day)
