@@ -148,3 +148,104 @@ def ordering_server(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory
     attributes, so it must not see the minimal orders schemathesis creates."""
     with run_ordering_server(pg_server_url, tmp_path_factory.mktemp("ordering-server")) as server:
         yield server
+
+
+# ------------------------------------------------------------------------------------- billing
+
+BILLING_DIR = REPO_ROOT / "services" / "billing"
+BILLING_BASE_PATH = "/tmf-api/customerBillManagement/v4"
+
+
+@dataclass(frozen=True)
+class BillingServer(LiveServer):
+    @property
+    def api_url(self) -> str:
+        return self.url + BILLING_BASE_PATH
+
+
+async def _load_billing_demo(db_url: str, base_url: str) -> None:
+    """The demo accounts, rates and bills (billing.demo), written through the service's own code: the
+    TMF678 kit creates no bill and no rate, it reads them."""
+    from billing import demo
+    from billing.config import Settings
+    from billing.models import kit
+    from billing.service import BillingService
+    from switchboard_kit import db
+    from switchboard_kit.store import Store
+
+    settings = Settings(database_url=db_url)
+    engine = db.create_engine(db_url, pool_size=1, max_overflow=0)
+    try:
+        service = BillingService(base_url=base_url + BILLING_BASE_PATH, tax_rates=settings.tax_rates)
+        await demo.load(Store(engine, kit), service)
+    finally:
+        await engine.dispose()
+
+
+@contextlib.contextmanager
+def run_billing_server(pg_server_url: str, log_dir: Path) -> Iterator[BillingServer]:
+    """The billing service on a free 127.0.0.1 port, against a fresh database built by alembic and
+    holding the demo data. No Kafka (events stay in the outbox); the scheduler runs, so bills on demand
+    really finish while the kit and schemathesis run."""
+    import asyncio
+
+    db_url = testing.create_database(pg_server_url, "sb_billing_contract")
+    try:
+        testing.migrate(BILLING_DIR / "alembic.ini", db_url)
+        sock = _bound_socket()
+        port = sock.getsockname()[1]
+        url = f"http://127.0.0.1:{port}"
+        asyncio.run(_load_billing_demo(db_url, url))
+        log = log_dir / "server.log"
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("BILLING_")
+            and k
+            not in (
+                "KAFKA_BOOTSTRAP_SERVERS",
+                "DATABASE_URL",
+                "AUTH_JWKS_URL",
+                "AUTH_ISSUER",
+                "AUTH_AUDIENCE",
+            )
+        }
+        env.update(testing.issuer().env("BILLING_"))
+        env.update(
+            {
+                "BILLING_DATABASE_URL": db_url,
+                "BILLING_PUBLIC_BASE_URL": url,
+                "BILLING_WORKER_ENABLED": "true",
+                "BILLING_WORKER_POLL_INTERVAL": "0.2",
+                "BILLING_HUB_ENABLED": "false",
+                "BILLING_LOG_LEVEL": "WARNING",
+            }
+        )
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [
+                    sys.executable, "-m", "uvicorn", "--factory", "billing.app:create_app",
+                    "--fd", str(sock.fileno()), "--no-access-log", "--log-level", "warning",
+                ],
+                env=env,
+                cwd=REPO_ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                pass_fds=(sock.fileno(),),
+            )  # fmt: skip
+        sock.close()
+        try:
+            _wait_ready(url, process, log)
+            yield BillingServer(url=url, log=log)
+        finally:
+            testing.stop_process(process)
+    finally:
+        with contextlib.suppress(Exception):
+            testing.drop_database(db_url)
+
+
+@pytest.fixture(scope="module")
+def billing_server(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BillingServer]:
+    """One billing server and database per test module (the kit checks every listed bill and rate)."""
+    with run_billing_server(pg_server_url, tmp_path_factory.mktemp("billing-server")) as server:
+        yield server

@@ -23,21 +23,24 @@ pytestmark = pytest.mark.e2e
 
 READY_LINE = "Press Ctrl-C to stop."
 BASE = "/tmf-api/productOrderingManagement/v4"
+BILLING_BASE = "/tmf-api/customerBillManagement/v4"
 SEEDED_ORDERS = 7  # ordering.seed: two per customer, and one rejected on purpose
 
 
 def test_the_last_start_up_line_means_ready_and_seeded() -> None:
-    port, broker_port = free_port(), free_port()
+    port, billing_port, broker_port = free_port(), free_port(), free_port()
     with scratch_dir("switchboard-make-run-") as data_dir:
         env = {
             k: v
             for k, v in os.environ.items()
             # The suite-wide fallbacks would point it at CI's shared database server or a broker.
-            if not k.startswith("ORDERING_") and k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
+            if not k.startswith(("ORDERING_", "BILLING_"))
+            and k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
         }
         env.update(
             SWITCHBOARD_DATA_DIR=str(data_dir),
             ORDERING_PORT=str(port),
+            BILLING_PORT=str(billing_port),
             SWITCHBOARD_KAFKA_PORT=str(broker_port),
             PYTHONUNBUFFERED="1",
         )
@@ -67,6 +70,22 @@ def test_the_last_start_up_line_means_ready_and_seeded() -> None:
             listed = httpx.get(f"{api}/productOrder", headers={"Authorization": f"Bearer {token}"}, timeout=5)
             assert listed.status_code == 200, listed.text
             assert int(listed.headers["X-Total-Count"]) == SEEDED_ORDERS
+            # Billing charged the demo orders from their events and billed two of the three accounts
+            # (billing.seed): bills in two states, and billed and unbilled rates.
+            bearer = {"Authorization": f"Bearer {token}"}
+            billing = f"http://localhost:{billing_port}{BILLING_BASE}"
+            bills = httpx.get(f"{billing}/customerBill", headers=bearer, timeout=5).json()
+            assert sorted(b["state"] for b in bills) == ["onHold", "sent"]
+            for billed in ("true", "false"):
+                rates = httpx.get(
+                    f"{billing}/appliedCustomerBillingRate",
+                    params={"isBilled": billed},
+                    headers=bearer,
+                    timeout=5,
+                )
+                assert rates.json(), billed
+            accounts = httpx.get(f"{billing}/billingAccount", headers=bearer, timeout=5).json()
+            assert [a["id"] for a in accounts] == ["BA-1001", "BA-1002", "BA-1003"]
         finally:
             process.send_signal(signal.SIGINT)
             try:

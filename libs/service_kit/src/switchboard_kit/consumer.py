@@ -5,7 +5,7 @@ A service declares its consumers when it builds its app (``create_service_app(co
     async def on_order(event: TmfEvent, uow: UnitOfWork) -> None:
         await uow.execute(insert(bill_item).values(order_id=event.resource["id"], ...))
 
-    Consumer(topic="tmf622.productOrder", group="billing-orders", handler=on_order)
+    Consumer(topic="tmf622.productOrder", group="charges-orders", handler=on_order)
 
 The app runs each one with its lifecycle. For every record, in partition order (so in order per key):
 

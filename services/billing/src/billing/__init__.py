@@ -1,0 +1,1 @@
+"""Switchboard billing: TMF678 Customer Bill Management v4."""
