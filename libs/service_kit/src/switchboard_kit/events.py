@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from tmf_models._base import format_datetime as _models_format
+
 from .context import correlation_id
 from .ids import new_id
 
@@ -14,11 +16,10 @@ def utc_now() -> datetime:
 
 
 def format_datetime(value: datetime) -> str:
-    """RFC 3339 in UTC with a ``Z`` suffix, millisecond precision."""
-    if value.utcoffset():
-        value = value.astimezone(UTC)
-    # YYYY-MM-DDTHH:MM:SS.mmm+00:00 (an aware datetime always prints an offset)
-    return value.isoformat(timespec="milliseconds")[:23] + "Z"
+    """A server's time stamp: RFC 3339 in UTC with a ``Z`` suffix, cut to the millisecond, written
+    exactly as the TMF models write it back (``…:05.120Z``, and ``…:05Z`` for a whole second), so a
+    document that goes through a model again (a PATCH) keeps the same text."""
+    return _models_format(value.replace(microsecond=value.microsecond - value.microsecond % 1000))
 
 
 def listener_name(event_type: str) -> str:
