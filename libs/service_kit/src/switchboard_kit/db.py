@@ -25,16 +25,20 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    cast,
+    event,
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import JSON, JSONB, UUID
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.schema import DDL
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.util import greenlet_spawn
 
 NAMING_CONVENTION = {
@@ -189,20 +193,25 @@ def due_columns(name: str) -> list[Column[Any] | Index]:
 def document_table(
     name: str, metadata: MetaData, *hot: Column[Any] | Index, due: bool = False, updated_at: bool = True
 ) -> Table:
-    """A table of one TMF resource as the store keeps it: ``id``, the document as JSONB (``doc``,
-    GIN-indexed for containment filters on any attribute), its ``version`` (the ETag), the
-    ``correlation_id`` of the request that created it (events emitted later carry it), ``created_at``
-    and ``updated_at``, plus the ``hot`` columns and indexes that filters and sort use. ``due=True``
-    adds :func:`due_columns` (``next_action_at``, ``attempts``, ``last_error``), for
-    :class:`~switchboard_kit.schedule.DueWork`."""
+    """A table of one TMF resource as the store keeps it: ``id``, the document (``doc``), its
+    ``version`` (the ETag), the ``correlation_id`` of the request that created it (events emitted
+    later carry it), ``created_at`` and ``updated_at``, plus the ``hot`` columns and indexes that
+    filters and sort use. ``due=True`` adds :func:`due_columns` (``next_action_at``, ``attempts``,
+    ``last_error``), for :class:`~switchboard_kit.schedule.DueWork`.
+
+    ``doc`` is PostgreSQL ``json``, not ``jsonb``: ``json`` keeps the text it was given, so the
+    compact JSON the service wrote is what a read sends, as it is (``jsonb`` would be printed with a
+    space after every comma and colon, and every answer re-encoded). SQL that looks into the document
+    reads it as ``doc::jsonb`` (:func:`document_jsonb`), and the GIN index for containment filters is
+    on that expression. A trigger (:func:`document_ddl`) compacts the text of writers other than the
+    store (SQL scripts, bulk loads, ``jsonb_set`` updates), so every stored document reads compact."""
     columns: list[Any] = [
         Column("id", Text, primary_key=True),
-        Column("doc", JSONB, nullable=False),
+        Column("doc", JSON, nullable=False),
         Column("version", Integer, nullable=False, server_default=text("1")),
         Column("correlation_id", Text),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         *hot,
-        Index(f"ix_{name}_doc", "doc", postgresql_using="gin", postgresql_ops={"doc": "jsonb_path_ops"}),
     ]
     if updated_at:
         columns.append(
@@ -210,7 +219,65 @@ def document_table(
         )
     if due:
         columns += due_columns(name)
-    return Table(name, metadata, *columns)
+    table = Table(name, metadata, *columns)
+    Index(
+        f"ix_{name}_doc",
+        document_jsonb(table).label("doc_jsonb"),
+        postgresql_using="gin",
+        postgresql_ops={"doc_jsonb": "jsonb_path_ops"},
+    )
+    for statement in document_ddl(name):
+        event.listen(table, "after_create", DDL(statement))
+    return table
+
+
+def document_jsonb(table: Table) -> ColumnElement[Any]:
+    """The table's document as ``jsonb``, for SQL that looks into it (filters, sort, the GIN index);
+    the column itself when it is ``jsonb`` already (tables not made by :func:`document_table`)."""
+    doc: ColumnElement[Any] = table.c.doc
+    return doc if isinstance(doc.type, JSONB) else cast(doc, JSONB)
+
+
+def stores_compact_text(table: Table) -> bool:
+    """Whether ``doc::text`` of ``table`` is the compact JSON the store wrote (``json``), rather than
+    PostgreSQL's print of ``jsonb`` (spaces after commas and colons), which must be re-encoded."""
+    return not isinstance(table.c.doc.type, JSONB)
+
+
+# Compact text of a json value. ``json_strip_nulls`` (C) prints its input without any whitespace,
+# but drops object members that are null: documents with a "null" anywhere (rare: the store drops
+# nulls except in untyped values) take the exact, slower way, a regular expression that removes the
+# whitespace outside strings (a string is matched whole, so a comma or colon inside one is kept).
+COMPACT_JSON_FUNCTION = r"""
+CREATE OR REPLACE FUNCTION sb_compact_json(value json) RETURNS json
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+  SELECT CASE WHEN strpos(value::text, 'null') = 0 THEN json_strip_nulls(value)
+              ELSE regexp_replace(value::text, '("(?:[^"\\]|\\.)*")|\s+', '\1', 'g')::json END
+$$
+"""
+COMPACT_DOC_TRIGGER_FUNCTION = """
+CREATE OR REPLACE FUNCTION sb_compact_doc() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.doc := sb_compact_json(NEW.doc);
+  RETURN NEW;
+END
+$$
+"""
+# The store writes compact text, which contains none of these outside a string, and ', "' and '\n'
+# not even inside one (a quote or a newline in a string is escaped): only other writers' documents
+# (PostgreSQL's print of jsonb, pretty-printed JSON) pay for the compaction.
+_NOT_COMPACT = "strpos(NEW.doc::text, ', \"') > 0 OR strpos(NEW.doc::text, '\": ') > 0 OR strpos(NEW.doc::text, E'\\n') > 0"
+
+
+def document_ddl(name: str) -> list[str]:
+    """The SQL that :func:`document_table` runs after creating table ``name`` (and that a migration
+    converting an older ``jsonb`` table runs too): the compaction functions and the table's trigger."""
+    return [
+        COMPACT_JSON_FUNCTION,
+        COMPACT_DOC_TRIGGER_FUNCTION,
+        f"CREATE TRIGGER {name}_compact_doc BEFORE INSERT OR UPDATE OF doc ON {name} "
+        f"FOR EACH ROW WHEN ({_NOT_COMPACT}) EXECUTE FUNCTION sb_compact_doc()",
+    ]
 
 
 def create_engine(
