@@ -37,7 +37,6 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.schema import DDL
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.util import greenlet_spawn
 
@@ -226,9 +225,13 @@ def document_table(
         postgresql_using="gin",
         postgresql_ops={"doc_jsonb": "jsonb_path_ops"},
     )
-    for statement in document_ddl(name):
-        event.listen(table, "after_create", DDL(statement))
+    event.listen(table, "after_create", _run_document_ddl)
     return table
+
+
+def _run_document_ddl(table: Table, connection: Any, **_: Any) -> None:
+    for statement in document_ddl(table.name):
+        connection.exec_driver_sql(statement)  # as written: the regular expression has backslashes
 
 
 def document_jsonb(table: Table) -> ColumnElement[Any]:
