@@ -31,12 +31,14 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSON, JSONB, UUID
+from sqlalchemy.exc import MissingGreenlet
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.util import greenlet_spawn
 
@@ -75,8 +77,10 @@ def kit_tables(metadata: MetaData) -> KitTables:
         Column("topic", Text, nullable=False),
         Column("key", Text, nullable=False),
         Column("event_type", Text, nullable=False),
-        Column("payload", JSONB, nullable=False),
-        Column("headers", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+        # json, not jsonb: the event as the store wrote it (nothing queries into it, and json only
+        # checks its input where jsonb would build a binary copy of the order twice per create).
+        Column("payload", JSON, nullable=False),
+        Column("headers", JSON, nullable=False, server_default=text("'{}'::json")),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("published_at", DateTime(timezone=True)),
         Index("ix_outbox_unpublished", "seq", postgresql_where=text("published_at IS NULL")),
@@ -320,7 +324,7 @@ async def pooled_driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
     """The asyncpg connection of a connection from the engine's pool (one pool, one budget), handed
     back to the pool afterwards only in a state the next user cannot trip over. Only the
     :class:`~switchboard_kit.store.Store` uses it."""
-    pooled = await engine.raw_connection()
+    pooled = _checkout_idle(engine) or await engine.raw_connection()
     conn: Any = pooled.driver_connection
     try:
         yield conn
@@ -333,9 +337,40 @@ async def pooled_driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
             except Exception:
                 reusable = False
         if reusable and not conn.is_closed():
-            await greenlet_spawn(pooled.close)
+            if not _checkin_without_io(engine, pooled):
+                await greenlet_spawn(pooled.close)
         else:
             await greenlet_spawn(pooled.invalidate)  # closed and replaced; the pool slot is freed
+
+
+# SQLAlchemy's pool is synchronous code that awaits the driver through a greenlet (greenlet_spawn).
+# Handing out an idle connection and taking one back do no I/O (the driver connection is only passed
+# around, and the reset on return rolls back nothing: the store never opens a transaction through
+# SQLAlchemy), so when the pool's state says that is what will happen, the two calls run directly,
+# which saves creating a greenlet twice per request. Anything that could need I/O (a new or replaced
+# connection, waiting for one, closing an overflow connection) takes the greenlet as before; should
+# a checkout need I/O after all, SQLAlchemy refuses it (MissingGreenlet) before starting any, the pool
+# takes the record back, and the greenlet path runs.
+
+
+def _checkout_idle(engine: AsyncEngine) -> Any:
+    pool: Any = engine.sync_engine.pool
+    if not isinstance(pool, AsyncAdaptedQueuePool) or pool.checkedin() == 0:
+        return None
+    if pool._max_overflow > -1 and pool._overflow >= pool._max_overflow:
+        return None  # the pool's get would block (an await) rather than take the idle one at once
+    try:
+        return engine.sync_engine.raw_connection()
+    except MissingGreenlet:
+        return None
+
+
+def _checkin_without_io(engine: AsyncEngine, pooled: Any) -> bool:
+    pool: Any = engine.sync_engine.pool
+    if not isinstance(pool, AsyncAdaptedQueuePool) or pool.checkedin() >= pool.size():
+        return False  # an overflow connection that the pool would close (I/O)
+    pooled.close()
+    return True
 
 
 _COMPILED_CACHE_SIZE = 1000

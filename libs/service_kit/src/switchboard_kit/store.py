@@ -364,7 +364,9 @@ def _outbox_sql(outbox: Table, n_events: int, first: int = 1) -> str:
     groups = []
     for i in range(n_events):
         n = first + i * width
-        groups.append(f"(${n}, ${n + 1}, ${n + 2}, ${n + 3}, ${n + 4}::text::jsonb, ${n + 5}::text::jsonb)")
+        groups.append(
+            f"({', '.join(_placeholder(outbox, name, n + j) for j, name in enumerate(OUTBOX_COLUMNS))})"
+        )
     # Rows get their seq in the order given: events of one resource stay in order.
     return f"INSERT INTO {outbox.name} ({', '.join(OUTBOX_COLUMNS)}) VALUES {', '.join(groups)}"
 
