@@ -7,6 +7,7 @@ kit's tables live in the service's database and in its alembic history.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -360,8 +361,11 @@ def _checkout_idle(engine: AsyncEngine) -> Any:
     if pool._max_overflow > -1 and pool._overflow >= pool._max_overflow:
         return None  # the pool's get would block (an await) rather than take the idle one at once
     try:
-        return engine.sync_engine.raw_connection()
-    except MissingGreenlet:
+        with warnings.catch_warnings():
+            # A refused reconnect closes the driver's connect() coroutine unstarted: not a leak.
+            warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
+            return engine.sync_engine.raw_connection()
+    except MissingGreenlet:  # an idle record whose connection was invalidated: reconnect below
         return None
 
 
