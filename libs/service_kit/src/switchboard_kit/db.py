@@ -7,6 +7,7 @@ kit's tables live in the service's database and in its alembic history.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,16 +26,21 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    cast,
+    event,
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import JSON, JSONB, UUID
+from sqlalchemy.exc import MissingGreenlet
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.util import greenlet_spawn
 
 NAMING_CONVENTION = {
@@ -72,8 +78,10 @@ def kit_tables(metadata: MetaData) -> KitTables:
         Column("topic", Text, nullable=False),
         Column("key", Text, nullable=False),
         Column("event_type", Text, nullable=False),
-        Column("payload", JSONB, nullable=False),
-        Column("headers", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+        # json, not jsonb: the event as the store wrote it (nothing queries into it, and json only
+        # checks its input where jsonb would build a binary copy of the order twice per create).
+        Column("payload", JSON, nullable=False),
+        Column("headers", JSON, nullable=False, server_default=text("'{}'::json")),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("published_at", DateTime(timezone=True)),
         Index("ix_outbox_unpublished", "seq", postgresql_where=text("published_at IS NULL")),
@@ -189,20 +197,25 @@ def due_columns(name: str) -> list[Column[Any] | Index]:
 def document_table(
     name: str, metadata: MetaData, *hot: Column[Any] | Index, due: bool = False, updated_at: bool = True
 ) -> Table:
-    """A table of one TMF resource as the store keeps it: ``id``, the document as JSONB (``doc``,
-    GIN-indexed for containment filters on any attribute), its ``version`` (the ETag), the
-    ``correlation_id`` of the request that created it (events emitted later carry it), ``created_at``
-    and ``updated_at``, plus the ``hot`` columns and indexes that filters and sort use. ``due=True``
-    adds :func:`due_columns` (``next_action_at``, ``attempts``, ``last_error``), for
-    :class:`~switchboard_kit.schedule.DueWork`."""
+    """A table of one TMF resource as the store keeps it: ``id``, the document (``doc``), its
+    ``version`` (the ETag), the ``correlation_id`` of the request that created it (events emitted
+    later carry it), ``created_at`` and ``updated_at``, plus the ``hot`` columns and indexes that
+    filters and sort use. ``due=True`` adds :func:`due_columns` (``next_action_at``, ``attempts``,
+    ``last_error``), for :class:`~switchboard_kit.schedule.DueWork`.
+
+    ``doc`` is PostgreSQL ``json``, not ``jsonb``: ``json`` keeps the text it was given, so the
+    compact JSON the service wrote is what a read sends, as it is (``jsonb`` would be printed with a
+    space after every comma and colon, and every answer re-encoded). SQL that looks into the document
+    reads it as ``doc::jsonb`` (:func:`document_jsonb`), and the GIN index for containment filters is
+    on that expression. A trigger (:func:`document_ddl`) compacts the text of writers other than the
+    store (SQL scripts, bulk loads, ``jsonb_set`` updates), so every stored document reads compact."""
     columns: list[Any] = [
         Column("id", Text, primary_key=True),
-        Column("doc", JSONB, nullable=False),
+        Column("doc", JSON, nullable=False),
         Column("version", Integer, nullable=False, server_default=text("1")),
         Column("correlation_id", Text),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         *hot,
-        Index(f"ix_{name}_doc", "doc", postgresql_using="gin", postgresql_ops={"doc": "jsonb_path_ops"}),
     ]
     if updated_at:
         columns.append(
@@ -210,7 +223,69 @@ def document_table(
         )
     if due:
         columns += due_columns(name)
-    return Table(name, metadata, *columns)
+    table = Table(name, metadata, *columns)
+    Index(
+        f"ix_{name}_doc",
+        document_jsonb(table).label("doc_jsonb"),
+        postgresql_using="gin",
+        postgresql_ops={"doc_jsonb": "jsonb_path_ops"},
+    )
+    event.listen(table, "after_create", _run_document_ddl)
+    return table
+
+
+def _run_document_ddl(table: Table, connection: Any, **_: Any) -> None:
+    for statement in document_ddl(table.name):
+        connection.exec_driver_sql(statement)  # as written: the regular expression has backslashes
+
+
+def document_jsonb(table: Table) -> ColumnElement[Any]:
+    """The table's document as ``jsonb``, for SQL that looks into it (filters, sort, the GIN index);
+    the column itself when it is ``jsonb`` already (tables not made by :func:`document_table`)."""
+    doc: ColumnElement[Any] = table.c.doc
+    return doc if isinstance(doc.type, JSONB) else cast(doc, JSONB)
+
+
+def stores_compact_text(table: Table) -> bool:
+    """Whether ``doc::text`` of ``table`` is the compact JSON the store wrote (``json``), rather than
+    PostgreSQL's print of ``jsonb`` (spaces after commas and colons), which must be re-encoded."""
+    return not isinstance(table.c.doc.type, JSONB)
+
+
+# Compact text of a json value. ``json_strip_nulls`` (C) prints its input without any whitespace,
+# but drops object members that are null: documents with a "null" anywhere (rare: the store drops
+# nulls except in untyped values) take the exact, slower way, a regular expression that removes the
+# whitespace outside strings (a string is matched whole, so a comma or colon inside one is kept).
+COMPACT_JSON_FUNCTION = r"""
+CREATE OR REPLACE FUNCTION sb_compact_json(value json) RETURNS json
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+  SELECT CASE WHEN strpos(value::text, 'null') = 0 THEN json_strip_nulls(value)
+              ELSE regexp_replace(value::text, '("(?:[^"\\]|\\.)*")|\s+', '\1', 'g')::json END
+$$
+"""
+COMPACT_DOC_TRIGGER_FUNCTION = """
+CREATE OR REPLACE FUNCTION sb_compact_doc() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.doc := sb_compact_json(NEW.doc);
+  RETURN NEW;
+END
+$$
+"""
+# The store writes compact text, which contains none of these outside a string, and ', "' and '\n'
+# not even inside one (a quote or a newline in a string is escaped): only other writers' documents
+# (PostgreSQL's print of jsonb, pretty-printed JSON) pay for the compaction.
+_NOT_COMPACT = "strpos(NEW.doc::text, ', \"') > 0 OR strpos(NEW.doc::text, '\": ') > 0 OR strpos(NEW.doc::text, E'\\n') > 0"
+
+
+def document_ddl(name: str) -> list[str]:
+    """The SQL that :func:`document_table` runs after creating table ``name`` (and that a migration
+    converting an older ``jsonb`` table runs too): the compaction functions and the table's trigger."""
+    return [
+        COMPACT_JSON_FUNCTION,
+        COMPACT_DOC_TRIGGER_FUNCTION,
+        f"CREATE TRIGGER {name}_compact_doc BEFORE INSERT OR UPDATE OF doc ON {name} "
+        f"FOR EACH ROW WHEN ({_NOT_COMPACT}) EXECUTE FUNCTION sb_compact_doc()",
+    ]
 
 
 def create_engine(
@@ -250,7 +325,7 @@ async def pooled_driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
     """The asyncpg connection of a connection from the engine's pool (one pool, one budget), handed
     back to the pool afterwards only in a state the next user cannot trip over. Only the
     :class:`~switchboard_kit.store.Store` uses it."""
-    pooled = await engine.raw_connection()
+    pooled = _checkout_idle(engine) or await engine.raw_connection()
     conn: Any = pooled.driver_connection
     try:
         yield conn
@@ -263,9 +338,43 @@ async def pooled_driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
             except Exception:
                 reusable = False
         if reusable and not conn.is_closed():
-            await greenlet_spawn(pooled.close)
+            if not _checkin_without_io(engine, pooled):
+                await greenlet_spawn(pooled.close)
         else:
             await greenlet_spawn(pooled.invalidate)  # closed and replaced; the pool slot is freed
+
+
+# SQLAlchemy's pool is synchronous code that awaits the driver through a greenlet (greenlet_spawn).
+# Handing out an idle connection and taking one back do no I/O (the driver connection is only passed
+# around, and the reset on return rolls back nothing: the store never opens a transaction through
+# SQLAlchemy), so when the pool's state says that is what will happen, the two calls run directly,
+# which saves creating a greenlet twice per request. Anything that could need I/O (a new or replaced
+# connection, waiting for one, closing an overflow connection) takes the greenlet as before; should
+# a checkout need I/O after all, SQLAlchemy refuses it (MissingGreenlet) before starting any, the pool
+# takes the record back, and the greenlet path runs.
+
+
+def _checkout_idle(engine: AsyncEngine) -> Any:
+    pool: Any = engine.sync_engine.pool
+    if not isinstance(pool, AsyncAdaptedQueuePool) or pool.checkedin() == 0:
+        return None
+    if pool._max_overflow > -1 and pool._overflow >= pool._max_overflow:
+        return None  # the pool's get would block (an await) rather than take the idle one at once
+    try:
+        with warnings.catch_warnings():
+            # A refused reconnect closes the driver's connect() coroutine unstarted: not a leak.
+            warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
+            return engine.sync_engine.raw_connection()
+    except MissingGreenlet:  # an idle record whose connection was invalidated: reconnect below
+        return None
+
+
+def _checkin_without_io(engine: AsyncEngine, pooled: Any) -> bool:
+    pool: Any = engine.sync_engine.pool
+    if not isinstance(pool, AsyncAdaptedQueuePool) or pool.checkedin() >= pool.size():
+        return False  # an overflow connection that the pool would close (I/O)
+    pooled.close()
+    return True
 
 
 _COMPILED_CACHE_SIZE = 1000

@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import auth, idempotency, openapi
+from . import auth, db, idempotency, openapi
 from . import events as kit_events
 from .bodies import input_document, parse_body
 from .conditional import check_if_match, etag, not_modified
@@ -112,7 +112,7 @@ class Resource:
 
     name: str  # "productOrder": the path segment and the envelope's resource name
     model: type[BaseModel]  # the full resource, as GET answers it
-    table: Table  # id, doc (JSONB), version, and the hot columns
+    table: Table  # id, doc (db.document_table), version, and the hot columns
     events: Events
     hot: Mapping[str, HotColumn] = dataclasses.field(default_factory=dict)
     # Hot column values of a document (state, ids of related parties, ...): written with every change.
@@ -158,7 +158,7 @@ class Resource:
     def compiler(self, *, default_limit: int, max_limit: int) -> QueryCompiler:
         return QueryCompiler(
             self.model,
-            self.table.c.doc,
+            db.document_jsonb(self.table),
             hot=self.hot,
             default_limit=default_limit,
             max_limit=max_limit,
@@ -187,14 +187,21 @@ def list_response(
     paged: bool,
     fields: frozenset[str] | None,
     always: tuple[str, ...] = ("id", "href"),
+    compact: bool = False,
 ) -> Response:
     """A page of stored JSON documents, with X-Total-Count and X-Result-Count. 206 Partial Content
     only when the client asked for a page (``offset`` or ``limit``) and more results remain; a list
-    asked for without paging is 200 whatever the table holds (its size is in X-Total-Count)."""
-    # PostgreSQL prints JSONB with a space after every comma and colon; every answer is written by
-    # orjson instead, so the same document reads the same from GET, a list, POST and PATCH.
-    docs = [orjson.loads(d) for d in documents]
-    body = orjson.dumps(docs if fields is None else [select_fields(d, fields, always=always) for d in docs])
+    asked for without paging is 200 whatever the table holds (its size is in X-Total-Count).
+
+    ``compact``: the texts are the compact JSON the store wrote (:func:`db.stores_compact_text`) and
+    are joined as they are; otherwise (PostgreSQL's print of ``jsonb``, with spaces) each document is
+    re-encoded, so the same document reads the same from GET, a list, POST and PATCH."""
+    if fields is not None:
+        body = orjson.dumps([select_fields(orjson.loads(d), fields, always=always) for d in documents])
+    elif compact:
+        body = b"[" + ",".join(documents).encode() + b"]"
+    else:
+        body = orjson.dumps([orjson.loads(d) for d in documents])
     more = offset + len(documents) < total
     return Response(
         body,
@@ -211,6 +218,7 @@ class _Served:
         self.resource = resource
         self.runtime = runtime
         self.query = resource.compiler(default_limit=default_limit, max_limit=max_limit)
+        self.compact = db.stores_compact_text(resource.table)  # stored text is sent as it is
 
     @property
     def store(self) -> Store:
@@ -260,6 +268,7 @@ class _Served:
             paged=paged,
             fields=query.fields,
             always=self.resource.always_fields,
+            compact=self.compact,
         )
 
     async def retrieve(self, request: Request) -> Response:
@@ -271,12 +280,16 @@ class _Served:
         if found is None:
             raise self.resource.not_found(id)
         text, version = found
-        doc = orjson.loads(text)  # re-encoded compactly, as every answer is (see list_response)
-        if not self._owned(caller, doc):
-            raise self.resource.not_found(id)  # a customer learns nothing of others' resources
+        doc = None
+        if not self.compact or selected is not None or caller.only_customer():
+            doc = orjson.loads(text)  # (re-encoded compactly when stored as jsonb, see list_response)
+            if not self._owned(caller, doc):
+                raise self.resource.not_found(id)  # a customer learns nothing of others' resources
         headers = {"ETag": etag(version)}
         if not_modified(request.headers.get("if-none-match"), version):
             return Response(status_code=304, headers=headers)
+        if doc is None:
+            return Response(text.encode(), headers=headers, media_type="application/json")
         if selected is not None:
             doc = select_fields(doc, selected, always=self.resource.always_fields)
         return json_response(doc, headers=headers)

@@ -4,8 +4,9 @@ A service never sees a driver connection, a session or a transaction. It asks th
 for a read (:meth:`Store.get_text`, :meth:`Store.list_page`, :meth:`Store.fetch`) or for a
 :meth:`Store.unit_of_work`, and the unit of work is the one place that commits.
 
-Every resource table holds a TMF document as JSONB (``doc``) with its ``id`` and a ``version``
-(the ETag), beside hot columns that filters and sort use. Writes take the document, the hot
+Every resource table holds a TMF document (``doc``: the compact JSON text the store wrote, see
+:func:`db.document_table`) with its ``id`` and a ``version`` (the ETag), beside hot columns that
+filters and sort use. Writes take the document, the hot
 column values and the events to publish, and write all of them together:
 
 - :meth:`UnitOfWork.insert` of a new document in a unit of work that has read nothing is *one*
@@ -328,7 +329,10 @@ def _column_values(
 
 
 def _placeholder(table: Table, name: str, n: int) -> str:
-    return f"${n}::text::jsonb" if _is_json(table.c[name]) else f"${n}"
+    column = table.c[name]
+    if isinstance(column.type, JSONB):
+        return f"${n}::text::jsonb"
+    return f"${n}::text::json" if isinstance(column.type, JSON) else f"${n}"
 
 
 @functools.cache
@@ -360,7 +364,9 @@ def _outbox_sql(outbox: Table, n_events: int, first: int = 1) -> str:
     groups = []
     for i in range(n_events):
         n = first + i * width
-        groups.append(f"(${n}, ${n + 1}, ${n + 2}, ${n + 3}, ${n + 4}::text::jsonb, ${n + 5}::text::jsonb)")
+        groups.append(
+            f"({', '.join(_placeholder(outbox, name, n + j) for j, name in enumerate(OUTBOX_COLUMNS))})"
+        )
     # Rows get their seq in the order given: events of one resource stay in order.
     return f"INSERT INTO {outbox.name} ({', '.join(OUTBOX_COLUMNS)}) VALUES {', '.join(groups)}"
 

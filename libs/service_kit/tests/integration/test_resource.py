@@ -241,6 +241,43 @@ async def test_get_head_and_conditional_get(client: httpx.AsyncClient) -> None:
     assert missing.json()["reason"] == "Widget not found"
 
 
+async def test_documents_read_as_the_compact_text_whoever_wrote_them(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """doc is json: GET and lists send the stored text as it is. The store writes it compact; what
+    other writers store (here a jsonb_set update, which PostgreSQL prints with spaces) the table's
+    trigger compacts, nulls and separators inside strings included."""
+    created = await post(client, {"name": 'a, b: "c": d', "size": 3})
+    url = f"{WIDGETS}/{created['id']}"
+    got = await client.get(url)
+    assert got.content == orjson.dumps(created)  # the POST answer's bytes
+    listed = await client.get(WIDGETS)
+    assert listed.content == b"[" + orjson.dumps(created) + b"]"
+    await testing.sql(
+        app,
+        "UPDATE widget SET doc = jsonb_set(doc::jsonb, '{extra}', CAST(:extra AS jsonb)) WHERE id = :id",
+        id=created["id"],
+        extra='{"v": null, "w": "x, y", "n": [1, null]}',
+    )
+    stored = (await testing.sql(app, "SELECT doc::text AS t FROM widget WHERE id = :id", id=created["id"]))[0]
+    assert stored["t"] == orjson.dumps(orjson.loads(stored["t"])).decode()
+    got = await client.get(url)
+    assert got.json() == {**created, "extra": {"v": None, "w": "x, y", "n": [1, None]}}
+    assert got.content == orjson.dumps(got.json())
+    listed = await client.get(WIDGETS)
+    assert listed.content == orjson.dumps(listed.json())
+    await testing.sql(
+        app, "UPDATE widget SET doc = jsonb_set(doc::jsonb, '{size}', '4') WHERE id = :id", id=created["id"]
+    )
+    got = await client.get(url)
+    assert got.json()["size"] == 4
+    assert got.content == orjson.dumps(got.json())
+    # Filters on the document read doc::jsonb (containment, served by the GIN index's expression).
+    await post(client, {"name": "other", "part": [{"name": "p1"}]})
+    found = await client.get(WIDGETS, params={"part.name": "p1"})
+    assert [w["name"] for w in found.json()] == ["other"]
+
+
 async def test_list_filters_fields_paging_and_sort(client: httpx.AsyncClient) -> None:
     for size in (1, 2, 3, 4):
         await post(client, {"name": f"w{size}", "size": size, "part": [{"name": f"p{size}"}]})

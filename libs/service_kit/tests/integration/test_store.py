@@ -125,3 +125,61 @@ async def test_a_pinned_store_rolls_back_everything(store_db: str) -> None:
         assert await _count(store, thing) == before
     finally:
         await engine.dispose()
+
+
+async def _backends(store_db: str) -> set[int]:
+    conn = await asyncpg.connect(store_db.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return {row["pid"] for row in rows}
+    finally:
+        await conn.close()
+
+
+async def test_pooled_connections_are_reused_waited_for_and_overflow_closed(store_db: str) -> None:
+    """The pool's bookkeeping holds whether a checkout or checkin runs directly (an idle connection)
+    or through SQLAlchemy's greenlet (a new connection, a wait, closing an overflow connection)."""
+    engine = db.create_engine(store_db, pool_size=1, max_overflow=1)
+    pool: Any = engine.sync_engine.pool
+    try:
+        async with db.pooled_driver_connection(engine) as conn:  # new: through the greenlet
+            first = await conn.fetchval("SELECT pg_backend_pid()")
+        assert (pool.checkedin(), pool.checkedout()) == (1, 0)
+        for _ in range(3):  # idle: handed out again, the same backend
+            async with db.pooled_driver_connection(engine) as conn:
+                assert pool.checkedout() == 1
+                assert await conn.fetchval("SELECT pg_backend_pid()") == first
+        async with db.pooled_driver_connection(engine) as a, db.pooled_driver_connection(engine) as b:
+            assert pool.checkedout() == 2
+            assert await a.fetchval("SELECT pg_backend_pid()") == first
+            overflow = await b.fetchval("SELECT pg_backend_pid()")
+        assert (pool.checkedin(), pool.checkedout()) == (1, 0)
+        for _ in range(50):  # one of the two was closed (the one that came back to a full pool)
+            if len({first, overflow} & await _backends(store_db)) == 1:
+                break
+            await asyncio.sleep(0.05)
+        (kept,) = {first, overflow} & await _backends(store_db)
+        async with db.pooled_driver_connection(engine) as conn:
+            assert await conn.fetchval("SELECT pg_backend_pid()") == kept
+        async with db.pooled_driver_connection(engine) as conn:  # closed while in use: replaced
+            await conn.close()
+        async with db.pooled_driver_connection(engine) as conn:
+            assert await conn.fetchval("SELECT pg_backend_pid()") != kept
+        assert (pool.checkedin(), pool.checkedout()) == (1, 0)
+    finally:
+        await engine.dispose()
+    engine = db.create_engine(store_db, pool_size=1, max_overflow=0)  # a full pool: users wait in turn
+    pool = engine.sync_engine.pool
+    try:
+
+        async def use() -> int:
+            async with db.pooled_driver_connection(engine) as conn:
+                await conn.execute("SELECT pg_sleep(0.02)")
+                return int(await conn.fetchval("SELECT pg_backend_pid()"))
+
+        assert len(set(await asyncio.gather(*(use() for _ in range(4))))) == 1
+        assert (pool.checkedin(), pool.checkedout()) == (1, 0)
+    finally:
+        await engine.dispose()

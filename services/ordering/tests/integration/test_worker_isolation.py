@@ -44,9 +44,9 @@ async def break_order(app: FastAPI, id: str) -> None:
         app,
         """
         UPDATE product_order SET
-            doc = jsonb_set(doc, '{productOrderItem}', (
+            doc = jsonb_set(doc::jsonb, '{productOrderItem}', (
                 SELECT jsonb_agg(jsonb_set(item, '{state}', '"rejected"'))
-                FROM jsonb_array_elements(doc -> 'productOrderItem') AS item)),
+                FROM jsonb_array_elements(doc::jsonb -> 'productOrderItem') AS item)),
             next_action_at = now() - interval '1 hour'
         WHERE id = :id
         """,
@@ -90,7 +90,7 @@ async def test_a_broken_cancellation_does_not_stop_the_others(
     # The first cancellation's order has a state the lifecycle does not know.
     await execute(
         app,
-        "UPDATE product_order SET doc = jsonb_set(doc, '{state}', '\"bogus\"') WHERE id = :id",
+        "UPDATE product_order SET doc = jsonb_set(doc::jsonb, '{state}', '\"bogus\"') WHERE id = :id",
         id=orders[0]["id"],
     )
     await execute(
