@@ -13,9 +13,7 @@ the GIN index is rebuilt on that expression. The stored documents are rewritten 
 
 from collections.abc import Sequence
 
-from alembic import op
-
-from switchboard_kit.db import document_ddl
+from switchboard_kit.migrations import documents_to_json, documents_to_jsonb
 
 revision: str = "0007"
 down_revision: str | None = "0006"
@@ -25,37 +23,9 @@ depends_on: str | Sequence[str] | None = None
 TABLES = ("product_order", "cancel_product_order")
 
 
-def _lz4(table: str) -> None:
-    op.execute(
-        "DO $$ BEGIN "
-        "IF EXISTS (SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)) "
-        f"THEN ALTER TABLE {table} ALTER COLUMN doc SET COMPRESSION lz4; END IF; END $$"
-    )
-
-
-def _raw(statement: str) -> None:
-    """As written (not as a SQLAlchemy text() whose ":name"s would be bind parameters)."""
-    op.get_bind().exec_driver_sql(statement)
-
-
 def upgrade() -> None:
-    for table in TABLES:
-        ddl = document_ddl(table)
-        for statement in ddl[:-1]:  # the functions
-            _raw(statement)
-        op.execute(f"DROP INDEX ix_{table}_doc")
-        op.execute(f"ALTER TABLE {table} ALTER COLUMN doc TYPE json USING sb_compact_json(doc::json)")
-        _lz4(table)
-        op.execute(f"CREATE INDEX ix_{table}_doc ON {table} USING gin ((CAST(doc AS JSONB)) jsonb_path_ops)")
-        _raw(ddl[-1])  # the trigger
+    documents_to_json(TABLES)
 
 
 def downgrade() -> None:
-    for table in TABLES:
-        op.execute(f"DROP TRIGGER {table}_compact_doc ON {table}")
-        op.execute(f"DROP INDEX ix_{table}_doc")
-        op.execute(f"ALTER TABLE {table} ALTER COLUMN doc TYPE jsonb USING doc::jsonb")
-        _lz4(table)
-        op.execute(f"CREATE INDEX ix_{table}_doc ON {table} USING gin (doc jsonb_path_ops)")
-    op.execute("DROP FUNCTION sb_compact_doc()")
-    op.execute("DROP FUNCTION sb_compact_json(json)")
+    documents_to_jsonb(TABLES)

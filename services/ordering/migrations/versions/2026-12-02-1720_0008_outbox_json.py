@@ -11,7 +11,7 @@ back whole. ``json`` only checks the text (issue #8: PostgreSQL CPU per POST). T
 
 from collections.abc import Sequence
 
-from alembic import op
+from switchboard_kit.migrations import outbox_to_json, outbox_to_jsonb
 
 revision: str = "0008"
 down_revision: str | None = "0007"
@@ -19,23 +19,9 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _convert(to: str) -> None:
-    op.execute(
-        f"ALTER TABLE outbox ALTER COLUMN payload TYPE {to} USING payload::{to}, "
-        "ALTER COLUMN headers DROP DEFAULT, "
-        f"ALTER COLUMN headers TYPE {to} USING headers::{to}, "
-        f"ALTER COLUMN headers SET DEFAULT '{{}}'::{to}"
-    )
-    op.execute(
-        "DO $$ BEGIN "
-        "IF EXISTS (SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)) "
-        "THEN ALTER TABLE outbox ALTER COLUMN payload SET COMPRESSION lz4; END IF; END $$"
-    )
-
-
 def upgrade() -> None:
-    _convert("json")
+    outbox_to_json()
 
 
 def downgrade() -> None:
-    _convert("jsonb")
+    outbox_to_jsonb()
