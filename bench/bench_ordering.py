@@ -415,7 +415,9 @@ def capacity_probe(label: str, app: Endpoint, args: argparse.Namespace) -> Calla
             app.port,
             app.requests,
             rate=rate,
-            duration=args.capacity_window,
+            # At a low rate a short window holds few requests, and one scheduling stall of the shared
+            # machine would fail it: every window measures at least --capacity-min-requests.
+            duration=max(args.capacity_window, args.capacity_min_requests / rate),
             warmup=args.capacity_warmup,
             connections=args.capacity_connections,
             server_pid=app.pid,
@@ -1130,7 +1132,8 @@ Plan of the statement of one lookup at {big.load.orders:,} orders (`EXPLAIN (ANA
 - **Capacity.** For GET by party on the {big.load.orders:,}-order table (the floor and the big service of the GET runs)
   and for POST (the apps of the POST runs), each app's capacity is the highest open-loop rate (requests sent
   on a fixed schedule, on up to {args.capacity_connections} connections, latency from the moment a request was due) whose
-  window keeps p99 under {CAPACITY_P99 * 1e3:.0f} ms with no error. A window is {args.capacity_warmup:g} s of warm-up and {args.capacity_window:g} s measured;
+  window keeps p99 under {CAPACITY_P99 * 1e3:.0f} ms with no error. A window is {args.capacity_warmup:g} s of warm-up and {args.capacity_window:g} s measured (longer at low rates, so that
+  it holds at least {args.capacity_min_requests} requests);
   it stops early once more than 1% of its requests are already over the limit. A search starts at
   {args.capacity_start:g}/s and doubles the rate while windows pass, or halves it until one does (in later rounds it
   starts from the app's previous capacity and moves in steps of 25%), then bisects the bracket to within {args.capacity_resolution:.0%}
@@ -1210,6 +1213,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--capacity-window", type=float, default=2.5, help="measured seconds of each capacity window"
+    )
+    parser.add_argument(
+        "--capacity-min-requests",
+        type=int,
+        default=500,
+        help="each capacity window lasts long enough for this many requests (low rates get longer windows)",
     )
     parser.add_argument(
         "--capacity-warmup", type=float, default=1.0, help="seconds discarded before each capacity window"
