@@ -69,7 +69,7 @@ def _outbox(to: str) -> None:
 
 def outbox_to_json() -> None:
     """The outbox's events as ``json``: nothing queries into them, and ``jsonb`` built a binary copy of
-    each (the whole resource, twice per create in ordering) that nothing read."""
+    each (the whole resource, once per event) that nothing read."""
     _outbox("json")
 
 
