@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from switchboard_dev import testing
 from switchboard_kit.schedule import ManualClock
 from trouble_ticket.app import create_app
+from trouble_ticket.events import EXTENSION_EVENT_TYPES
 
 from ..conftest import SERVICE_DIR, T0, TICKETS, make_settings, run_timers, ticket
 
@@ -76,6 +77,8 @@ async def test_warning_and_breach_fire_once_each_across_a_restart(db: str) -> No
         events = await testing.sql(app, "SELECT payload FROM outbox WHERE event_type = :t", t=BREACH)
         assert await sla_events(app) == [("firstResponse", WARNING), ("firstResponse", BREACH)]
     breach = events[0]["payload"]
+    # The envelope is what contracts/events/TroubleTicketSlaBreachEvent.schema.json describes.
+    EXTENSION_EVENT_TYPES[BREACH].model_validate(breach)
     assert breach["event"]["troubleTicket"]["id"] == created.json()["id"]
     assert breach["event"]["sla"] == {
         "target": "firstResponse",
