@@ -36,6 +36,8 @@ _STATUS_ATTRIBUTES = frozenset(
     {"status", "statusChange", "statusChangeDate", "statusChangeReason", "resolutionDate"}
 )
 _BOOKKEEPING = frozenset({"lastUpdate", "expectedResolutionDate"})
+# What every ticket has (a PATCH may not remove it): the SLA policy and the hot columns read them.
+REQUIRED = ("status", "description", "severity", "ticketType")
 MAX_INDEXED_TEXT_LENGTH = 255
 
 
@@ -130,6 +132,11 @@ class TicketService:
         current = stored.doc
         if patched == current:
             return None
+        removed = [a for a in REQUIRED if not isinstance(patched.get(a), str)]
+        if removed:
+            raise BadRequest(
+                "Required attribute removed", f"{', '.join(removed)} cannot be removed from a ticket"
+            )
         _check_indexed(patched)
         now, stamp = self._now()
         who = _who()
@@ -170,7 +177,11 @@ class TicketService:
         patched["lastUpdate"] = stamp
 
         touched = {k for k in patched.keys() | current.keys() if patched.get(k) != current.get(k)}
-        if touched - _STATUS_ATTRIBUTES - _BOOKKEEPING:
+        # A new statusChangeReason without a status change is an attribute change like any other.
+        status_attributes = (
+            _STATUS_ATTRIBUTES if changed_status else _STATUS_ATTRIBUTES - {"statusChangeReason"}
+        )
+        if touched - status_attributes - _BOOKKEEPING:
             changes.append(("TroubleTicketAttributeValueChangeEvent", patched))
         if changed_status:
             changes.append(("TroubleTicketStatusChangeEvent", patched))

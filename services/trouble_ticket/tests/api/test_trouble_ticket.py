@@ -198,6 +198,22 @@ class TestLifecycle:
         assert response.status_code == 400, response.text
         assert (await client.get(f"{TICKETS}/{doc['id']}")).json() == doc
 
+    @pytest.mark.parametrize("attribute", ["status", "severity", "ticketType", "description"])
+    async def test_a_required_attribute_cannot_be_removed(
+        self, client: httpx.AsyncClient, app: FastAPI, attribute: str
+    ) -> None:
+        doc = await create(client)
+        merge = await patch(client, doc["id"], {attribute: None})
+        assert merge.status_code == 400, merge.text
+        json_patch = await client.patch(
+            f"{TICKETS}/{doc['id']}",
+            json=[{"op": "remove", "path": f"/{attribute}"}],
+            headers={"Content-Type": "application/json-patch+json"},
+        )
+        assert json_patch.status_code == 400, json_patch.text
+        assert (await client.get(f"{TICKETS}/{doc['id']}")).json() == doc
+        assert len(await outbox(app)) == 1
+
     async def test_history_cannot_be_rewritten(self, client: httpx.AsyncClient) -> None:
         doc = await create(client)
         forged = [{"status": "acknowledged", "changeDate": "2001-01-01T00:00:00Z"}]
@@ -251,6 +267,18 @@ class TestEvents:
         assert rows[0]["payload"]["domain"] == "troubleTicket"
         resolved = rows[7]["payload"]["event"]["troubleTicket"]
         assert resolved["status"] == "resolved" and "resolutionDate" in resolved
+
+    async def test_a_new_reason_alone_is_an_attribute_change(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        doc = await create(client)
+        response = await patch(client, doc["id"], {"statusChangeReason": "Customer called again"})
+        assert response.status_code == 200, response.text
+        assert response.json()["statusChange"] == doc["statusChange"]
+        assert [r["payload"]["eventType"] for r in await outbox(app)] == [
+            "TroubleTicketCreateEvent",
+            "TroubleTicketAttributeValueChangeEvent",
+        ]
 
     async def test_a_patch_that_changes_nothing_emits_nothing(
         self, client: httpx.AsyncClient, app: FastAPI
