@@ -116,6 +116,7 @@ class TicketService:
         if isinstance(doc.get("note"), list):
             _stamp_notes(doc["note"], first=0, stamp=stamp, who=who)
         clocks = sla.start(rule, now)
+        clocks["policy"] = self.policy.version
         doc["expectedResolutionDate"] = format_datetime(sla.due(clocks, sla.RESOLUTION))
         return Change(
             doc,
@@ -158,6 +159,9 @@ class TicketService:
             rule = self.policy.rule(patched["ticketType"], patched["severity"], patched.get("priority"))
             if clocks:
                 sla.retarget(self.policy, clocks, rule, now)
+                clocks["policy"] = self.policy.version
+        elif clocks:
+            self._replan(clocks, patched, now)
 
         changes: list[tuple[str, dict[str, Any]]] = []
         if changed_status:
@@ -194,6 +198,18 @@ class TicketService:
             columns = {"sla": clocks, "next_action_at": sla.next_due(clocks)}
         return Change(patched, columns=columns, events=changes, at=now)
 
+    def _replan(self, clocks: dict[str, Any], doc: dict[str, Any], now: datetime) -> None:
+        """Clocks started under another version of the policy take its current budgets (the time used
+        is kept). A ticket the new policy no longer covers keeps the budgets it has."""
+        if clocks.get("policy") == self.policy.version:
+            return
+        try:
+            rule = self.policy.rule(doc["ticketType"], doc["severity"], doc.get("priority"))
+        except BadRequest:
+            return
+        sla.retarget(self.policy, clocks, rule, now)
+        clocks["policy"] = self.policy.version
+
     def _move_clocks(self, clocks: dict[str, Any], old: Status, new: Status, now: datetime) -> None:
         if old == Status.ACKNOWLEDGED:
             sla.meet(self.policy, clocks, sla.FIRST_RESPONSE, now)  # the first answer, whatever it is
@@ -225,10 +241,35 @@ class TicketService:
         if not clocks:
             await uow.set_columns(trouble_ticket, row.id, {"next_action_at": None})
             return
-        fired = sla.fire(clocks, self.clock())
+        now = self.clock()
+        doc = row.doc
+        before = clocks["targets"][sla.RESOLUTION]["due"]
+        self._replan(clocks, doc, now)
+        replanned = clocks["targets"][sla.RESOLUTION]["due"] != before
+        fired = sla.fire(clocks, now)
         rows = [
-            events.sla_event(row.doc, target=name, kind=kind, due=sla.due(clocks, name))
-            for name, kind in fired
+            events.sla_event(doc, target=name, kind=kind, due=sla.due(clocks, name)) for name, kind in fired
         ]
-        await uow.set_columns(trouble_ticket, row.id, {"sla": clocks, "next_action_at": sla.next_due(clocks)})
-        await uow.emit(rows)
+        columns = {"sla": clocks, "next_action_at": sla.next_due(clocks)}
+        if not replanned:
+            await uow.set_columns(trouble_ticket, row.id, columns)
+            await uow.emit(rows)
+            return
+        # A new policy moved the resolution target: the document says so too.
+        doc = {**doc, "expectedResolutionDate": format_datetime(sla.due(clocks, sla.RESOLUTION))}
+        doc["lastUpdate"] = self._now()[1]
+        changed = events.TICKET.rows([("TroubleTicketAttributeValueChangeEvent", doc)], at=now)
+        await uow.save(
+            trouble_ticket, row, doc, columns={**ticket_columns(doc), **columns}, events=changed + rows
+        )
+
+    async def replan_all(self, uow: UnitOfWork, tick: datetime) -> None:
+        """After a policy change: every running clock of an older policy is due now, so the timers
+        re-plan it (a paused one is re-planned when it resumes)."""
+        table = trouble_ticket
+        await uow.execute(
+            table.update()
+            .where(table.c.next_action_at.is_not(None))
+            .where(table.c.sla["policy"].astext.is_distinct_from(self.policy.version))
+            .values(next_action_at=tick)
+        )

@@ -7,9 +7,12 @@ rolled-back client of the API tests."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from importlib import resources
+from pathlib import Path
 
 import httpx
 import pytest
@@ -134,3 +137,33 @@ async def test_an_unknown_severity_on_patch_is_a_400(db: str) -> None:
         assert moved.status_code == 200, moved.text
         # Raised from Major (8 h) to Critical (4 h) at once: the target comes in.
         assert moved.json()["expectedResolutionDate"] == "2026-12-02T14:00:00Z"
+
+
+async def test_a_new_policy_replans_running_clocks_and_keeps_the_time_used(db: str, tmp_path: Path) -> None:
+    clock = ManualClock(T0)
+    async with service(db, clock) as (app, client):
+        created = (await client.post(TICKETS, json=ticket(severity="Major"))).json()  # 8 h around the clock
+        assert created["expectedResolutionDate"] == "2026-12-02T18:00:00Z"
+        await client.patch(f"{TICKETS}/{created['id']}", json={"status": "inProgress"})
+    policy = json.loads(resources.files("trouble_ticket").joinpath("policy/default.json").read_text())
+    policy["version"] = "test-shorter-major"
+    next(r for r in policy["rules"] if r["name"] == "major")["resolutionMinutes"] = 240
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(policy))
+    clock.advance(timedelta(hours=1))
+    app = create_app(make_settings(db, sla_policy_path=str(path)), clock=clock)
+    async with testing.running(app) as client:
+        await run_timers(app)
+        clock.advance(timedelta(minutes=5))
+        await run_timers(app)  # the re-plan schedule (every 5 min) makes the clock due, the timers re-plan it
+        replanned = (await client.get(f"{TICKETS}/{created['id']}")).json()
+        assert replanned["expectedResolutionDate"] == "2026-12-02T14:00:00Z"  # T0 + the new 4 h
+        types = [
+            r["event_type"] for r in await testing.sql(app, "SELECT event_type FROM outbox ORDER BY seq")
+        ]
+        assert types[-1] == "TroubleTicketAttributeValueChangeEvent"
+        await run_timers(app)
+        assert len(await testing.sql(app, "SELECT id FROM outbox")) == len(types)  # once
+        clock.advance(timedelta(hours=2, minutes=7))  # 80 % of the new 4 h (13:12)
+        await run_timers(app)
+        assert await sla_events(app) == [("resolution", WARNING)]
