@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from switchboard_dev.infra import free_port
-from switchboard_dev.manifest import REPO_ROOT
+from switchboard_dev.manifest import REPO_ROOT, SERVICES
 
 from ..scratch import scratch_dir
 
@@ -34,9 +34,11 @@ def test_the_last_start_up_line_means_ready_and_seeded() -> None:
             k: v
             for k, v in os.environ.items()
             # The suite-wide fallbacks would point it at CI's shared database server or a broker.
-            if not k.startswith(("ORDERING_", "BILLING_"))
+            if not k.startswith(tuple(s.env_prefix for s in SERVICES))
             and k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
         }
+        # Every service of the suite on a free port, so the test runs next to a `make run`.
+        env.update({f"{s.env_prefix}PORT": str(free_port()) for s in SERVICES})
         env.update(
             SWITCHBOARD_DATA_DIR=str(data_dir),
             ORDERING_PORT=str(port),

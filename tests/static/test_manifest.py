@@ -50,7 +50,7 @@ class TestService:
         published = getattr(importlib.import_module(spec.events), "TOPICS", None)
         if published is not None:
             assert sorted(published) == sorted(spec.topics)
-        schemas = tmf_events.event_json_schemas()
+        schemas = {**tmf_events.event_json_schemas(), **spec.event_schemas()}
         for topic in spec.topics:
             event_types = spec.event_types(topic)
             assert event_types, topic

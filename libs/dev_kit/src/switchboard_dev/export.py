@@ -32,11 +32,11 @@ def openapi_documents() -> dict[Path, str]:
 def contract_documents() -> dict[Path, str]:
     from tmf_models import events as tmf_events
 
-    schemas = tmf_events.event_json_schemas()
     out: dict[Path, str] = {}
     channels: dict[str, Any] = {}
     messages: dict[str, Any] = {}
     for svc in SERVICES:
+        schemas = {**tmf_events.event_json_schemas(), **svc.event_schemas()}
         for topic in svc.topics:
             event_types = svc.event_types(topic)
             for event_type in event_types:

@@ -53,6 +53,13 @@ class ServiceSpec:
         module = importlib.import_module(self.events)
         return [t for attr in self.topics[topic] for t in getattr(module, attr)]
 
+    def event_schemas(self) -> dict[str, dict[str, Any]]:
+        """JSON Schemas of the events the TMF models lack (a service's own extension events): the
+        ``EXTENSION_EVENT_TYPES`` (name -> pydantic model) of its events module, if it has one."""
+        module = importlib.import_module(self.events)
+        extension = getattr(module, "EXTENSION_EVENT_TYPES", {})
+        return {name: model.model_json_schema(by_alias=True) for name, model in sorted(extension.items())}
+
 
 _OPTIONAL = {"resource", "seed"}
 _REQUIRED = {f.name for f in fields(ServiceSpec)} - _OPTIONAL - {"name"}  # the name is the table's

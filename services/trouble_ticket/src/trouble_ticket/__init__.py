@@ -1,0 +1,1 @@
+"""Switchboard trouble ticket service (TMF621 Trouble Ticket Management v4)."""
