@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, Integer, Table, Text, bindparam, func, select
+from sqlalchemy import BigInteger, Column, Integer, Table, Text, bindparam, func, select
 from sqlalchemy.dialects.postgresql import JSON, JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -394,7 +394,8 @@ def _page_statement(table: Table, query: Any, *, keyed: int | None = None) -> An
     offset: Any = query.offset
     limit: Any = query.limit
     if keyed is not None:
-        offset = bindparam(f"{PAGE_PARAM}{keyed}", query.offset, type_=Integer)
+        # (BIGINT: the documented offset goes beyond 32 bits, as PostgreSQL's OFFSET does.)
+        offset = bindparam(f"{PAGE_PARAM}{keyed}", query.offset, type_=BigInteger)
         limit = bindparam(f"{PAGE_PARAM}{keyed + 1}", query.limit, type_=Integer)
     return (
         select(*_page_columns(table))

@@ -185,6 +185,9 @@ class PaymentService:
             )
             self._move(doc, Status.FAILED, stamp, changes, "PaymentStateChangeEvent")
             return Change(doc, columns, changes, at=now)
+        # The amount charged, taxes included, when the client gave it as amount and taxAmount.
+        if not doc.get("totalAmount"):
+            doc["totalAmount"] = amount.to_tmf()
         columns["currency"] = amount.currency.code
         charge = Charge(key=doc["id"], amount=amount.amount, currency=amount.currency.code, method=method)
         result = await self._call(self.gateway.authorize(charge))
