@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from switchboard_dev.infra import free_port
-from switchboard_dev.manifest import REPO_ROOT
+from switchboard_dev.manifest import REPO_ROOT, SERVICES
 
 from ..scratch import scratch_dir
 
@@ -24,6 +24,7 @@ pytestmark = pytest.mark.e2e
 READY_LINE = "Press Ctrl-C to stop."
 BASE = "/tmf-api/productOrderingManagement/v4"
 SEEDED_ORDERS = 7  # ordering.seed: two per customer, and one rejected on purpose
+SEEDED_PAYMENTS = 4  # payment.seed: one captured per customer, and one declined card
 
 
 def test_the_last_start_up_line_means_ready_and_seeded() -> None:
@@ -33,8 +34,11 @@ def test_the_last_start_up_line_means_ready_and_seeded() -> None:
             k: v
             for k, v in os.environ.items()
             # The suite-wide fallbacks would point it at CI's shared database server or a broker.
-            if not k.startswith("ORDERING_") and k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
+            if not k.startswith(tuple(s.env_prefix for s in SERVICES))
+            and k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
         }
+        # Every service on a free port, so the test runs next to a `make run`.
+        env.update({f"{s.env_prefix}PORT": str(free_port()) for s in SERVICES})
         env.update(
             SWITCHBOARD_DATA_DIR=str(data_dir),
             ORDERING_PORT=str(port),
@@ -67,6 +71,13 @@ def test_the_last_start_up_line_means_ready_and_seeded() -> None:
             listed = httpx.get(f"{api}/productOrder", headers={"Authorization": f"Bearer {token}"}, timeout=5)
             assert listed.status_code == 200, listed.text
             assert int(listed.headers["X-Total-Count"]) == SEEDED_ORDERS
+            payments = httpx.get(
+                f"http://localhost:{env['PAYMENT_PORT']}/tmf-api/paymentManagement/v4/payment",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=5,
+            )
+            assert payments.status_code == 200, payments.text
+            assert int(payments.headers["X-Total-Count"]) == SEEDED_PAYMENTS
         finally:
             process.send_signal(signal.SIGINT)
             try:
