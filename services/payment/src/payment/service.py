@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -154,13 +154,12 @@ class PaymentService:
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         return now, format_datetime(now)
 
-    async def _call(self, call: Any) -> GatewayResult | None:
+    async def _call(self, call: Awaitable[GatewayResult]) -> GatewayResult | None:
         """A gateway call's answer, or None when none came in time."""
         try:
-            result: GatewayResult = await asyncio.wait_for(call, self.gateway_timeout)
+            return await asyncio.wait_for(call, self.gateway_timeout)
         except (GatewayTimeout, TimeoutError):
             return None
-        return result
 
     def _move(self, doc: dict[str, Any], target: Status, stamp: str, changes: EventList, event: str) -> None:
         if move(doc, target, stamp):
