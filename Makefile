@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
 # Runtime packages (what deploy/docker/Dockerfile installs) and the dev tooling (never in an image).
-PACKAGES := libs/tmf_models libs/service_kit services/ordering services/billing services/trouble_ticket libs/dev_kit
+PACKAGES := libs/tmf_models libs/service_kit services/ordering services/billing services/trouble_ticket services/payment libs/dev_kit
 
 .PHONY: install run token test test-unit test-integration test-e2e test-contract lint fmt typecheck check models openapi migrate bench bench-models clean
 
@@ -55,7 +55,7 @@ fmt: install
 
 typecheck: install
 	$(VENV)/bin/mypy --strict libs/tmf_models/src/tmf_models
-	$(VENV)/bin/mypy --strict libs/service_kit/src/switchboard_kit libs/dev_kit/src/switchboard_dev services/ordering/src/ordering services/billing/src/billing services/trouble_ticket/src/trouble_ticket
+	$(VENV)/bin/mypy --strict libs/service_kit/src/switchboard_kit libs/dev_kit/src/switchboard_dev services/ordering/src/ordering services/billing/src/billing services/trouble_ticket/src/trouble_ticket services/payment/src/payment
 
 check: lint typecheck
 

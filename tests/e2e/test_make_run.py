@@ -25,6 +25,7 @@ READY_LINE = "Press Ctrl-C to stop."
 BASE = "/tmf-api/productOrderingManagement/v4"
 BILLING_BASE = "/tmf-api/customerBillManagement/v4"
 SEEDED_ORDERS = 7  # ordering.seed: two per customer, and one rejected on purpose
+SEEDED_PAYMENTS = 4  # payment.seed: one captured per customer, and one declined card
 
 
 def test_the_last_start_up_line_means_ready_and_seeded() -> None:
@@ -88,6 +89,13 @@ def test_the_last_start_up_line_means_ready_and_seeded() -> None:
                 assert rates.json(), billed
             accounts = httpx.get(f"{billing}/billingAccount", headers=bearer, timeout=5).json()
             assert [a["id"] for a in accounts] == ["BA-1001", "BA-1002", "BA-1003"]
+            payments = httpx.get(
+                f"http://localhost:{env['PAYMENT_PORT']}/tmf-api/paymentManagement/v4/payment",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=5,
+            )
+            assert payments.status_code == 200, payments.text
+            assert int(payments.headers["X-Total-Count"]) == SEEDED_PAYMENTS
         finally:
             process.send_signal(signal.SIGINT)
             try:

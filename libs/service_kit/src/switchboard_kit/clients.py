@@ -1,6 +1,6 @@
 """Calling a sibling service: a typed httpx client with timeouts, safe retries and a circuit breaker.
 
-Each sibling service of the suite gets one :class:`SiblingClient` from its base URL (the
+Each sibling (another service of the suite) gets one :class:`SiblingClient` from its base URL (the
 ``<PREFIX>SIBLINGS__<NAME>`` settings, which ``make run`` fills from the suite manifest), reached as
 ``runtime.siblings["<name>"]``::
 

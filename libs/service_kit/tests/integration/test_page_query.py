@@ -150,19 +150,6 @@ async def test_a_query_shape_is_compiled_once_and_answers_as_compiled_alone(page
         await engine.dispose()
 
 
-async def test_an_offset_beyond_32_bits_is_an_empty_page(page_db: str) -> None:
-    """The documented offset goes up to 10**18 - 1; bound as a 32-bit integer it was a 500."""
-    engine = db.create_engine(page_db, pool_size=1, max_overflow=0)
-    store = Store(engine, kit)
-    try:
-        total = (await store.list_page(order, _compiler().page([])))[1]
-        assert total > 0
-        for offset in ("2147483648", str(10**18 - 1)):
-            assert await store.list_page(order, _compiler().page([("offset", offset)])) == ([], total)
-    finally:
-        await engine.dispose()
-
-
 def alone_offset(params: list[tuple[str, str]]) -> int:
     return int(dict(params).get("offset", "0"))
 
@@ -192,3 +179,16 @@ async def test_page_rejects_what_parse_rejects(params: list[tuple[str, str]]) ->
         parsed.value.reason,
         parsed.value.message,
     )
+
+
+async def test_an_offset_beyond_32_bits_is_an_empty_page(page_db: str) -> None:
+    """The documented offset goes up to 10**18 - 1; bound as a 32-bit integer it was a 500."""
+    engine = db.create_engine(page_db, pool_size=1, max_overflow=0)
+    store = Store(engine, kit)
+    try:
+        for offset in ("2147483648", str(10**18 - 1)):
+            everything = len(await store.fetch(order.select()))
+            for query in (_compiler().page([("offset", offset)]), _compiler().parse([("offset", offset)])):
+                assert await store.list_page(order, query) == ([], everything), offset
+    finally:
+        await engine.dispose()
